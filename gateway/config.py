@@ -1,0 +1,339 @@
+"""Configuration: a TOML file plus ``PATROL_GATEWAY_...`` environment variables, read with pydantic-settings.
+
+Every tunable number lives here as a documented field with a named default. Environment variables win over
+the file: ``PATROL_GATEWAY_`` + section + ``__`` + key, e.g. ``PATROL_GATEWAY_MQTT__URL``. Invalid values stop
+start-up with a ``ConfigError`` naming the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import socket
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/patrol-gateway/gateway.toml")
+ENV_PREFIX = "PATROL_GATEWAY_"
+
+DEFAULT_HEALTH_INTERVAL_S = 30.0
+DEFAULT_MQTT_KEEPALIVE_S = 30
+DEFAULT_RECONNECT_MIN_S = 0.5
+DEFAULT_RECONNECT_MAX_S = 30.0
+DEFAULT_PUBLISH_WINDOW = 64
+DEFAULT_DRAIN_RATE_PER_S = 2000.0
+DEFAULT_GNSS_AUTO_BAUDS = (9600, 4800, 38400, 115200, 19200, 57600)
+DEFAULT_GNSS_SILENCE_TIMEOUT_S = 5.0
+DEFAULT_BAUD_PROBE_S = 2.5
+DEFAULT_RADIO_BAUD = 38400
+DEFAULT_RADIO_COMMAND_TIMEOUT_S = 5.0
+DEFAULT_RADIO_POLL_INTERVAL_S = 30.0
+DEFAULT_RADIO_SILENCE_TIMEOUT_S = 90.0
+DEFAULT_RADIO_INIT = (
+    "AT",
+    "AT+CTOM=0",
+    "AT+CTSP=2,2,20",
+    "AT+CTSP=1,3,130",
+    "AT+CTSP=1,3,10",
+    "AT+CTSP=1,3,137",
+    "AT+CTSP=1,3,138",
+)
+DEFAULT_SEND_RETRIES = 3
+DEFAULT_SEND_RETRY_BACKOFF_S = 2.0
+DEFAULT_CONCAT_TIMEOUT_S = 120.0
+DEFAULT_MAX_TEXT_BITS = 668
+DEFAULT_SPOOL_PATH = Path("/var/lib/patrol-gateway/spool.db")
+DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
+DEFAULT_SPOOL_MAX_EVENTS = 200_000
+DEFAULT_POSITION_COMMIT_INTERVAL_S = 0.1
+DEFAULT_LINE_MAX_BYTES = 1024
+DEFAULT_WATCHDOG_FRACTION = 0.5
+
+SECRET_MASK = "********"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class GatewaySection(_Section):
+    id: str = Field(default_factory=socket.gethostname, description="This gateway's id, a topic segment.")
+    unit: str | None = Field(None, description="Unit id this gateway's own GNSS positions are published under.")
+    topic_prefix: str = Field("patrol", description="First topic segment of every topic.")
+    health_interval_s: float = Field(
+        DEFAULT_HEALTH_INTERVAL_S, gt=0, description="Seconds between retained health reports."
+    )
+
+    @field_validator("id", "topic_prefix", "unit")
+    @classmethod
+    def _topic_segment(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c in value for c in "/+#\x00")):
+            raise ValueError("a non-empty MQTT topic segment without '/', '+', '#'")
+        return value
+
+
+class MqttSection(_Section):
+    url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port (TLS).")
+    username: str | None = Field(None, description="Broker user name.")
+    password: SecretStr | None = Field(None, description="Broker password (masked in check-config).")
+    ca_file: Path | None = Field(None, description="CA certificate file for mqtts://.")
+    cert_file: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    key_file: Path | None = Field(None, description="Client private key for mutual TLS.")
+    client_id: str | None = Field(None, description="MQTT client id (default: patrol-gateway-<gateway.id>).")
+    keepalive_s: int = Field(DEFAULT_MQTT_KEEPALIVE_S, ge=5, le=3600, description="MQTT keepalive.")
+    reconnect_min_s: float = Field(DEFAULT_RECONNECT_MIN_S, gt=0, description="First reconnect delay.")
+    reconnect_max_s: float = Field(DEFAULT_RECONNECT_MAX_S, gt=0, description="Reconnect delay cap.")
+    publish_window: int = Field(
+        DEFAULT_PUBLISH_WINDOW, ge=1, le=10_000, description="QoS 1 publishes in flight at once."
+    )
+    drain_rate_per_s: float = Field(
+        DEFAULT_DRAIN_RATE_PER_S, gt=0, description="Backlog messages per second after a reconnect."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("a URL of the form mqtt://host:port or mqtts://host:port")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise ValueError("a URL with a numeric port, e.g. mqtt://host:1883") from exc
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+
+class ReportPolicy(_Section):
+    min_interval_s: float = Field(5.0, ge=0, description="Never publish positions more often than this.")
+    max_interval_s: float = Field(60.0, ge=0, description="Publish at least this often, even when stationary.")
+    min_distance_m: float = Field(25.0, ge=0, description="Publish when moved at least this far...")
+    min_course_change_deg: float = Field(30.0, ge=0, le=180, description="...or turned at least this much.")
+
+
+class GnssSection(_Section):
+    port: str | None = Field(None, description="Device path or pyserial URL; absent = no GNSS.")
+    baud: int | Literal["auto"] = Field(9600, description="Baud rate, or 'auto' to hunt it.")
+    auto_bauds: list[int] = Field(
+        list(DEFAULT_GNSS_AUTO_BAUDS), min_length=1, description="Rates tried, in order, by baud='auto'."
+    )
+    baud_probe_s: float = Field(DEFAULT_BAUD_PROBE_S, gt=0, description="Seconds to wait for NMEA per rate.")
+    silence_timeout_s: float = Field(
+        DEFAULT_GNSS_SILENCE_TIMEOUT_S, gt=0, description="No valid NMEA for this long = link 'silent'."
+    )
+    reconnect_min_s: float = Field(DEFAULT_RECONNECT_MIN_S, gt=0, description="First reopen delay.")
+    reconnect_max_s: float = Field(10.0, gt=0, description="Reopen delay cap.")
+    max_line_bytes: int = Field(DEFAULT_LINE_MAX_BYTES, ge=82, description="Longest line kept.")
+    report: ReportPolicy = Field(default_factory=ReportPolicy)  # type: ignore[arg-type]
+
+    @field_validator("baud", mode="before")
+    @classmethod
+    def _baud(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        if isinstance(value, str) and value != "auto":
+            raise ValueError("an integer baud rate or 'auto'")
+        return value
+
+    @field_validator("baud")
+    @classmethod
+    def _baud_positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value <= 0:
+            raise ValueError("a positive integer baud rate or 'auto'")
+        return value
+
+
+class RadioSection(_Section):
+    port: str = Field(description="Device path or pyserial URL of the radio's PEI.")
+    baud: int = Field(DEFAULT_RADIO_BAUD, gt=0, description="PEI baud rate.")
+    name: str | None = Field(None, description="Name used in topics (default radio0, radio1, ...).")
+    rtscts: bool = Field(False, description="RTS/CTS hardware flow control.")
+    line_ending: Literal["CR", "CRLF"] = Field("CR", description="What ends a command.")
+    reset_on_start: bool = Field(False, description="Send ATZ first (reboots some Sepura radios).")
+    init: list[str] = Field(list(DEFAULT_RADIO_INIT), description="Commands sent after opening.")
+    command_timeout_s: float = Field(DEFAULT_RADIO_COMMAND_TIMEOUT_S, gt=0, description="Per command.")
+    poll_interval_s: float = Field(
+        DEFAULT_RADIO_POLL_INTERVAL_S, gt=0, description="Seconds between signal/registration checks."
+    )
+    silence_timeout_s: float = Field(
+        DEFAULT_RADIO_SILENCE_TIMEOUT_S, gt=0, description="No answer for this long = reopen the radio."
+    )
+    reconnect_min_s: float = Field(DEFAULT_RECONNECT_MIN_S, gt=0, description="First reopen delay.")
+    reconnect_max_s: float = Field(10.0, gt=0, description="Reopen delay cap.")
+    send_retries: int = Field(DEFAULT_SEND_RETRIES, ge=0, le=20, description="Retries of a failed send.")
+    send_retry_backoff_s: float = Field(DEFAULT_SEND_RETRY_BACKOFF_S, gt=0, description="First retry delay.")
+    max_line_bytes: int = Field(DEFAULT_LINE_MAX_BYTES, ge=64, description="Longest PEI line kept.")
+    max_text_bits: int = Field(DEFAULT_MAX_TEXT_BITS, ge=64, le=2047, description="Largest SDS user data.")
+    concat_timeout_s: float = Field(
+        DEFAULT_CONCAT_TIMEOUT_S, gt=0, description="Give up on missing parts of a concatenated text."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return GatewaySection._topic_segment(value)  # type: ignore[no-any-return]
+
+
+class EmergencySection(_Section):
+    status_codes: list[str] = Field(
+        ["0000"], description="Status values (hex) raised as emergencies; 0000 is TETRA's emergency."
+    )
+    call_priority: int = Field(15, ge=1, le=15, description="Call priority at or above which = emergency.")
+
+    @field_validator("status_codes")
+    @classmethod
+    def _hex_codes(cls, value: list[str]) -> list[str]:
+        return [_hex16(code) for code in value]
+
+
+class SpoolSection(_Section):
+    path: Path = Field(DEFAULT_SPOOL_PATH, description="The store-and-forward SQLite file.")
+    max_bytes: int = Field(DEFAULT_SPOOL_MAX_BYTES, ge=64 * 1024, description="Spool size bound.")
+    max_events: int = Field(DEFAULT_SPOOL_MAX_EVENTS, ge=100, description="Spool event count bound.")
+    position_commit_interval_s: float = Field(
+        DEFAULT_POSITION_COMMIT_INTERVAL_S, ge=0, le=5, description="Batching window for positions."
+    )
+    ttl_s: dict[str, float] = Field(
+        default_factory=lambda: {"emergency": 0, "status": 0, "text": 0, "position": 86400, "health": 600},
+        description="Time to live per class, seconds; 0 = forever.",
+    )
+
+
+def _hex16(value: str) -> str:
+    text = str(value).strip().upper()
+    try:
+        number = int(text, 16)
+    except ValueError:
+        raise ValueError(f"a 16-bit hex status value such as '8002', not {value!r}") from None
+    if not 0 <= number <= 0xFFFF:
+        raise ValueError(f"a 16-bit hex status value (0000-FFFF), not {value!r}")
+    return f"{number:04X}"
+
+
+class Settings(BaseSettings):
+    """The whole effective configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    gateway: GatewaySection = Field(default_factory=GatewaySection)  # type: ignore[arg-type]
+    mqtt: MqttSection = Field(default_factory=MqttSection)  # type: ignore[arg-type]
+    gnss: GnssSection = Field(default_factory=GnssSection)  # type: ignore[arg-type]
+    radios: list[RadioSection] = Field(default_factory=list)
+    units: dict[str, str] = Field(default_factory=dict, description="ISSI -> unit id.")
+    status_codes: dict[str, str] = Field(default_factory=dict, description="Hex status value -> label.")
+    emergency: EmergencySection = Field(default_factory=EmergencySection)  # type: ignore[arg-type]
+    spool: SpoolSection = Field(default_factory=SpoolSection)  # type: ignore[arg-type]
+
+    @field_validator("status_codes")
+    @classmethod
+    def _status_codes(cls, value: dict[str, str]) -> dict[str, str]:
+        return {_hex16(code): label for code, label in value.items()}
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, value: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for issi, unit in value.items():
+            if not str(issi).isdigit() or len(str(issi)) > 8:
+                raise ValueError(f"ISSIs of up to 8 digits as keys, not {issi!r}")
+            GatewaySection._topic_segment(unit)
+            out[str(int(issi))] = unit
+        return out
+
+    @model_validator(mode="after")
+    def _radio_names(self) -> Settings:
+        seen: set[str] = set()
+        for index, radio in enumerate(self.radios):
+            if radio.name is None:
+                radio.name = f"radio{index}"
+            if radio.name in seen:
+                raise ValueError(f"radio names must be unique; {radio.name!r} is used twice")
+            seen.add(radio.name)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file is merged in by load_settings() as init values; environment wins over it.
+        return env_settings, init_settings
+
+    def unit_for(self, issi: int | str) -> str:
+        """The unit id (call sign) for an ISSI, or the ISSI itself when unmapped."""
+        key = str(int(issi))
+        return self.units.get(key, key)
+
+    def issi_for(self, unit_or_issi: str) -> int | None:
+        """Resolve a unit id or digits to an ISSI/GSSI number, or None."""
+        text = str(unit_or_issi).strip()
+        if text.isdigit():
+            return int(text)
+        for issi, unit in self.units.items():
+            if unit == text:
+                return int(issi)
+        return None
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as plain data, with secrets masked."""
+        data = self.model_dump(mode="json")
+        if self.mqtt.password is not None:
+            data["mqtt"]["password"] = SECRET_MASK
+        return data
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    value = error.get("input")
+    expected = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key (value {value!r}); expected one of the documented keys"
+    if error["type"] == "missing":
+        return f"{key}: missing; expected a value ({expected})"
+    return f"{key}: invalid value {value!r}; expected {expected}"
+
+
+def load_settings(path: Path | str | None = None, *, required: bool = False) -> Settings:
+    """Read the TOML file (if present) and the environment; raise ConfigError on any invalid value.
+
+    With ``required`` a missing file is an error; otherwise the default path may be absent.
+    """
+    file_path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    data: dict[str, Any] = {}
+    if file_path.exists():
+        try:
+            data = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file_path}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{file_path}: cannot read: {exc.strerror}") from exc
+    elif required or path is not None:
+        raise ConfigError(f"{file_path}: configuration file not found")
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        lines = [_describe(dict(error)) for error in exc.errors()]
+        raise ConfigError(f"invalid configuration ({file_path}):\n  " + "\n  ".join(lines)) from exc
