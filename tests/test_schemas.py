@@ -124,7 +124,10 @@ GOOD: list[tuple[str, dict[str, Any]]] = [
         "command-result",
         {"id": "c1", "ok": False, "state": "failed", "error": "+CME ERROR: 30 MS out of service"},
     ),
-    ("command-result", {"id": "", "ok": False, "error": "not JSON", **ENVELOPE, "time": T}),
+    (
+        "command-result",
+        {"ok": False, "error": "payload is not JSON", "command": "send_text", **ENVELOPE, "time": T},
+    ),
 ]
 
 BAD: list[tuple[str, str, dict[str, Any]]] = [
@@ -191,6 +194,9 @@ BAD: list[tuple[str, str, dict[str, Any]]] = [
     ("send_text missing to", "command-send_text", {"id": "b", "text": "hi"}),
     ("request_location missing id", "command-request_location", {"to": 1}),
     ("result missing ok", "command-result", {"id": "c1", "state": "sent"}),
+    ("result empty id", "command-result", {"id": "", "ok": True, "state": "sent"}),
+    ("result null id", "command-result", {"id": None, "ok": False, "error": "x"}),
+    ("send_text id too long", "command-send_text", {"id": "i" * 201, "to": 1, "text": "hi"}),
     ("result bad state", "command-result", {"id": "c1", "ok": True, "state": "queued"}),
     ("result failure without error", "command-result", {"id": "c1", "ok": False, "state": "failed"}),
     ("result failed but ok", "command-result", {"id": "c1", "ok": True, "state": "failed"}),
