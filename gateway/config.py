@@ -30,10 +30,11 @@ DEFAULT_DRAIN_RATE_PER_S = 2000.0
 DEFAULT_GNSS_AUTO_BAUDS = (9600, 4800, 38400, 115200, 19200, 57600)
 DEFAULT_GNSS_SILENCE_TIMEOUT_S = 5.0
 DEFAULT_BAUD_PROBE_S = 2.5
+DEFAULT_GNSS_IDLE_FLUSH_S = 0.3
+DEFAULT_DEVICE_RECONNECT_MAX_S = 10.0
 DEFAULT_RADIO_BAUD = 38400
 DEFAULT_RADIO_COMMAND_TIMEOUT_S = 5.0
 DEFAULT_RADIO_POLL_INTERVAL_S = 30.0
-DEFAULT_RADIO_SILENCE_TIMEOUT_S = 90.0
 DEFAULT_RADIO_INIT = (
     "AT",
     "AT+CTOM=0",
@@ -85,6 +86,9 @@ class MqttSection(_Section):
     cert_file: Path | None = Field(None, description="Client certificate for mutual TLS.")
     key_file: Path | None = Field(None, description="Client private key for mutual TLS.")
     client_id: str | None = Field(None, description="MQTT client id (default: patrol-gateway-<gateway.id>).")
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5", description="MQTT protocol version; 3.1.1 for brokers without MQTT 5 (the demo's embedded one)."
+    )
     keepalive_s: int = Field(DEFAULT_MQTT_KEEPALIVE_S, ge=5, le=3600, description="MQTT keepalive.")
     reconnect_min_s: float = Field(DEFAULT_RECONNECT_MIN_S, gt=0, description="First reconnect delay.")
     reconnect_max_s: float = Field(DEFAULT_RECONNECT_MAX_S, gt=0, description="Reconnect delay cap.")
@@ -138,8 +142,11 @@ class GnssSection(_Section):
     silence_timeout_s: float = Field(
         DEFAULT_GNSS_SILENCE_TIMEOUT_S, gt=0, description="No valid NMEA for this long = link 'silent'."
     )
+    idle_flush_s: float = Field(
+        DEFAULT_GNSS_IDLE_FLUSH_S, gt=0, description="Quiet this long after a sentence = the epoch is complete."
+    )
     reconnect_min_s: float = Field(DEFAULT_RECONNECT_MIN_S, gt=0, description="First reopen delay.")
-    reconnect_max_s: float = Field(10.0, gt=0, description="Reopen delay cap.")
+    reconnect_max_s: float = Field(DEFAULT_DEVICE_RECONNECT_MAX_S, gt=0, description="Reopen delay cap.")
     max_line_bytes: int = Field(DEFAULT_LINE_MAX_BYTES, ge=82, description="Longest line kept.")
     report: ReportPolicy = Field(default_factory=ReportPolicy)  # type: ignore[arg-type]
 
@@ -170,13 +177,10 @@ class RadioSection(_Section):
     init: list[str] = Field(list(DEFAULT_RADIO_INIT), description="Commands sent after opening.")
     command_timeout_s: float = Field(DEFAULT_RADIO_COMMAND_TIMEOUT_S, gt=0, description="Per command.")
     poll_interval_s: float = Field(
-        DEFAULT_RADIO_POLL_INTERVAL_S, gt=0, description="Seconds between signal/registration checks."
-    )
-    silence_timeout_s: float = Field(
-        DEFAULT_RADIO_SILENCE_TIMEOUT_S, gt=0, description="No answer for this long = reopen the radio."
+        DEFAULT_RADIO_POLL_INTERVAL_S, gt=0, description="Seconds between signal/registration checks; a check left unanswered reopens the radio.",
     )
     reconnect_min_s: float = Field(DEFAULT_RECONNECT_MIN_S, gt=0, description="First reopen delay.")
-    reconnect_max_s: float = Field(10.0, gt=0, description="Reopen delay cap.")
+    reconnect_max_s: float = Field(DEFAULT_DEVICE_RECONNECT_MAX_S, gt=0, description="Reopen delay cap.")
     send_retries: int = Field(DEFAULT_SEND_RETRIES, ge=0, le=20, description="Retries of a failed send.")
     send_retry_backoff_s: float = Field(DEFAULT_SEND_RETRY_BACKOFF_S, gt=0, description="First retry delay.")
     max_line_bytes: int = Field(DEFAULT_LINE_MAX_BYTES, ge=64, description="Longest PEI line kept.")

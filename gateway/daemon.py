@@ -1,0 +1,156 @@
+"""The daemon: drivers -> spool -> MQTT bridge, and dispatcher commands back to the radios.
+
+Everything runs in one asyncio TaskGroup: the MQTT bridge, the GNSS driver, one driver per radio, the health
+reporter, the spool's batch committer and the systemd watchdog. ``run()`` returns once ``stop`` is set, after
+publishing ``offline`` and flushing what can be flushed within the shutdown budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from gateway import __version__
+from gateway.config import Settings
+from gateway.drivers.gnss import GnssDriver
+from gateway.link_state import LinkStatus
+from gateway.mqtt_bridge import CommandMeta, MqttBridge
+from gateway.payloads import gnss_position
+from gateway.policy import PositionReporter
+from gateway.protocols.nmea import GnssFix
+from gateway.radio_service import RadioService
+from gateway.sd_notify import notify, watchdog_interval_s
+from gateway.spool import Spool
+from gateway.timefmt import iso_ms, utc_now
+from gateway.topics import Topics
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_BUDGET_S = 3.5
+"""Of the 5 s a SIGTERM allows, what the MQTT flush may take; the rest is for closing devices."""
+
+
+class Gateway:
+    """One patrol-gateway process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.gateway.topic_prefix, settings.gateway.id)
+        self.spool = Spool(settings.spool.path, settings.spool)
+        self.bridge = MqttBridge(settings, self.spool, on_command=self._on_command)
+        self.started = time.monotonic()
+        self.reporter = PositionReporter(settings.gnss.report)
+        self.gnss = GnssDriver(settings.gnss, self._on_fix) if settings.gnss.port else None
+        self.radios = RadioService(settings, self.topics, self.publish)
+        if settings.gnss.port and not settings.gateway.unit:
+            log.warning("gnss.port is set but gateway.unit is not: GNSS positions go under %s", self.own_unit)
+
+    @property
+    def own_unit(self) -> str:
+        return self.settings.gateway.unit or self.settings.gateway.id
+
+    def publish(
+        self, cls: str, topic: str, body: dict[str, Any], *, retain: bool, meta: CommandMeta | None = None
+    ) -> int:
+        """Accept an event: it is in the spool (durably for its class) when this returns; returns its seq.
+
+        A command result whose command carried an MQTT 5 response topic is also sent there, with the
+        correlation data, on a best-effort basis; the result topic copy is the durable one.
+        """
+        body = {**body, "gateway": self.settings.gateway.id}
+        seq = self.spool.put(cls, topic, body, retain=retain)
+        self.bridge.notify()
+        if meta is not None and meta.response_topic:
+            self.bridge.respond(meta, {**body, "seq": seq})
+        return seq
+
+    def _on_fix(self, fix: GnssFix) -> None:
+        has_position = fix.fix != "none" and fix.lat is not None and fix.lon is not None
+        if not self.reporter.should_publish(
+            now=time.monotonic(),
+            lat=fix.lat if has_position else None,
+            lon=fix.lon if has_position else None,
+            course_deg=fix.course_deg if has_position else None,
+        ):
+            return
+        body = gnss_position(fix, self.own_unit, utc_now())
+        self.radios.remember_position(self.own_unit, body)
+        self.publish("position", self.topics.unit(self.own_unit, "position"), body, retain=True)
+
+    async def _on_command(self, name: str, payload: bytes, meta: CommandMeta) -> None:
+        await self.radios.handle_command(name, payload, meta)
+
+    def device_statuses(self) -> list[LinkStatus]:
+        statuses = [self.gnss.status] if self.gnss else []
+        return statuses + self.radios.statuses()
+
+    def health(self) -> dict[str, Any]:
+        """The health payload body."""
+        stats = self.spool.stats()
+        return {
+            "version": __version__,
+            "time": iso_ms(utc_now()),
+            "uptime_s": round(time.monotonic() - self.started, 1),
+            "spool": stats.as_dict(),
+            "mqtt": self.bridge.stats(),
+            "devices": {status.name: status.snapshot() for status in self.device_statuses()},
+        }
+
+    async def _report_health(self) -> None:
+        while True:
+            body = self.health()
+            log.info(
+                "health: spool depth %s, mqtt %s, devices %s",
+                body["spool"].get("depth"),
+                "connected" if self.bridge.connected else "disconnected",
+                ", ".join(f"{name}={d['state']}" for name, d in body["devices"].items()) or "none",
+            )
+            self.publish("health", self.topics.health, body, retain=True)
+            await asyncio.sleep(self.settings.gateway.health_interval_s)
+
+    async def _commit_positions(self) -> None:
+        interval = self.settings.spool.position_commit_interval_s
+        while True:
+            await asyncio.sleep(interval or 0.1)
+            self.spool.commit()
+
+    async def _watchdog(self) -> None:
+        interval = watchdog_interval_s()
+        if interval is None:
+            return
+        while True:  # pinged from the loop itself: a wedged loop stops the pings and systemd restarts us
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then shut down within the budget."""
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks.append(group.create_task(self.bridge.run(), name="mqtt"))
+                if self.gnss is not None:
+                    tasks.append(group.create_task(self.gnss.run(), name="gnss"))
+                tasks.extend(self.radios.start(group))
+                tasks.append(group.create_task(self._report_health(), name="health"))
+                tasks.append(group.create_task(self._commit_positions(), name="spool-commit"))
+                tasks.append(group.create_task(self._watchdog(), name="watchdog"))
+                notify("READY=1")
+                notify(f"STATUS=patrol-gateway {__version__} running as {self.settings.gateway.id}")
+                log.info("patrol-gateway %s running as %s", __version__, self.settings.gateway.id)
+                await stop.wait()
+                notify("STOPPING=1")
+                log.info("stopping")
+                for task in tasks:
+                    if task.get_name() != "mqtt":
+                        task.cancel()
+                await self.radios.close()
+                self.spool.commit()
+                with contextlib.suppress(Exception):
+                    await self.bridge.shutdown(timeout_s=SHUTDOWN_BUDGET_S)
+                for task in tasks:
+                    task.cancel()
+        finally:
+            self.spool.close()

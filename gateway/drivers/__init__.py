@@ -1,0 +1,1 @@
+"""Device drivers: I/O at the edge, feeding the sans-I/O protocols."""
