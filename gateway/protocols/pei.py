@@ -186,9 +186,9 @@ class RegistrationChanged:
     """A ``+CREG:`` line, unsolicited or in answer to ``AT+CREG?``."""
 
     stat: int
-    meaning: str
     la: int | None
     mni: str | None
+    meaning: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -700,7 +700,7 @@ class PeiProtocol:
         try:
             if name == CREG:
                 reg = parse_creg(text)
-                events.append(RegistrationChanged(reg.stat, reg.meaning, reg.la, reg.mni))
+                events.append(RegistrationChanged(reg.stat, reg.la, reg.mni, reg.meaning))
             elif name == CTICN:
                 events.append(parse_cticn(text))
             elif not answers_pending:

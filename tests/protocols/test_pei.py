@@ -143,7 +143,7 @@ RESPONSE_CASES: list[tuple[str, str, bytes, list[PeiEvent]]] = [
         "AT+CREG?",
         b"+CREG: 1,1234,26201\r\nOK\r\n",
         [
-            RegistrationChanged(1, "registered, home network", 1234, "26201"),
+            RegistrationChanged(1, 1234, "26201", "registered, home network"),
             done("AT+CREG?", "+CREG: 1,1234,26201"),
         ],
     ),
@@ -381,8 +381,8 @@ UNSOLICITED_CASES: list[tuple[str, bytes, list[PeiEvent]]] = [
         "creg",
         b"+CREG: 5,1234,26201\r\n+CREG: 2\r\n",
         [
-            RegistrationChanged(5, "registered, visited network", 1234, "26201"),
-            RegistrationChanged(2, "not registered", None, None),
+            RegistrationChanged(5, 1234, "26201", "registered, visited network"),
+            RegistrationChanged(2, None, None, "not registered"),
         ],
     ),
     (
