@@ -50,7 +50,9 @@ DEFAULT_HEADER_TIMEOUT_S = 2.0
 RECENT_LINES = 32
 MAX_RESPONSE_LINES = 64
 CTRL_Z = "\x1a"
-LINE_ENDINGS: dict[str, str] = {"CR": "\r", "CRLF": "\r\n"}
+LINE_ENDINGS: dict[str, str] = {"CR": "\r", "CRLF": "\r\n", "\r": "\r", "\r\n": "\r\n"}
+"""Accepted spellings of ``line_ending``: the config names or the characters themselves."""
+LineEnding: TypeAlias = Literal["CR", "CRLF", "\r", "\r\n"]
 CMGS_LINE_ENDING = "\r\n"
 """``AT+CMGS=<called>,<bits>`` is followed by CR LF, then the hex user data and Ctrl-Z."""
 
@@ -532,12 +534,12 @@ class PeiProtocol:
         self,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
-        line_ending: Literal["CR", "CRLF"] = "CR",
+        line_ending: LineEnding = "CR",
     ) -> None:
         if not header_timeout_s > 0:
             raise CommandError(f"header_timeout_s must be positive, got {header_timeout_s}")
         if line_ending not in LINE_ENDINGS:
-            raise CommandError(f"line_ending must be one of {sorted(LINE_ENDINGS)}, got {line_ending!r}")
+            raise CommandError(f"line_ending must be one of {list(LINE_ENDINGS)}, got {line_ending!r}")
         self.header_timeout_s = header_timeout_s
         self.line_ending = LINE_ENDINGS[line_ending]
         self.drops: Counter[str] = Counter()

@@ -333,6 +333,8 @@ def test_cmgs_bytes_are_command_crlf_hex_ctrl_z() -> None:
 def test_line_ending_is_configurable() -> None:
     assert PeiProtocol(line_ending="CR").send("AT+CSQ?", timeout_s=1, now=0) == b"AT+CSQ?\r"
     assert PeiProtocol(line_ending="CRLF").send("AT+CSQ?", timeout_s=1, now=0) == b"AT+CSQ?\r\n"
+    assert PeiProtocol(line_ending="\r").send("AT+CSQ?", timeout_s=1, now=0) == b"AT+CSQ?\r"
+    assert PeiProtocol(line_ending="\r\n").send("AT+CSQ?", timeout_s=1, now=0) == b"AT+CSQ?\r\n"
 
 
 CMGS_CASES: list[tuple[str, bytes, list[PeiEvent]]] = [
