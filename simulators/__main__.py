@@ -1,0 +1,7 @@
+"""``python -m simulators`` is ``patrol-sim``."""
+
+import sys
+
+from simulators.cli import main
+
+sys.exit(main())
