@@ -189,9 +189,10 @@ def _bad(what: str, value: str) -> NmeaLineError:
 def _number(value: str, what: str) -> float | None:
     if value == "":
         return None
-    if not _NUMBER.fullmatch(value):
+    number = float(value) if _NUMBER.fullmatch(value) else math.nan
+    if not math.isfinite(number):  # also catches hundreds of digits, which float() makes infinite
         raise _bad(what, value)
-    return float(value)
+    return number
 
 
 def _integer(value: str, what: str) -> int | None:
