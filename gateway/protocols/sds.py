@@ -320,6 +320,11 @@ class SdsReport:
     delivery_status: int
     message_reference: int
 
+    def __post_init__(self) -> None:
+        _check("protocol identifier", self.pid, 8)
+        _check("delivery status", self.delivery_status, 8)
+        _check("message reference", self.message_reference, 8)
+
     @property
     def meaning(self) -> str:
         """The delivery status in words."""
@@ -334,6 +339,11 @@ class SdsAck:
     delivery_status: int
     message_reference: int
 
+    def __post_init__(self) -> None:
+        _check("protocol identifier", self.pid, 8)
+        _check("delivery status", self.delivery_status, 8)
+        _check("message reference", self.message_reference, 8)
+
     @property
     def meaning(self) -> str:
         """The delivery status in words."""
@@ -347,6 +357,11 @@ class UserDefinedData:
     service: int
     value: int
 
+    def __post_init__(self) -> None:
+        if self.service not in USER_DEFINED_BITS:
+            raise CommandError(f"AI service {self.service} is not SDS type 1-3 (9-11)")
+        _check("user-defined data", self.value, USER_DEFINED_BITS[self.service])
+
 
 @dataclass(frozen=True, slots=True)
 class UnknownSds:
@@ -354,6 +369,9 @@ class UnknownSds:
 
     pid: int
     data: bytes
+
+    def __post_init__(self) -> None:
+        _check("protocol identifier", self.pid, 8)
 
 
 SdsMessage = (
