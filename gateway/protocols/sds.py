@@ -668,13 +668,18 @@ def split_text(
             )
         )
 
+    text_room = max_bits - part("", 1, 1).bits  # the headers are the same size in every part
+
+    def fits(chunk: str) -> bool:
+        return len(text_coding.encode_text(coding, chunk)) * 8 <= text_room
+
     chunks: list[str] = []
     rest = text
     while rest:
-        size = 1
-        if part(rest[:1], 1, 1).bits > max_bits:
+        if not fits(rest[:1]):
             raise CommandError(f"{max_bits} bits cannot hold one character of a concatenated text")
-        while size < len(rest) and part(rest[: size + 1], 1, 1).bits <= max_bits:
+        size = 1
+        while size < len(rest) and fits(rest[: size + 1]):
             size += 1
         chunks.append(rest[:size])
         rest = rest[size:]
