@@ -12,6 +12,8 @@ from gateway.protocols.bits import SdsPayload, build_bits, parse_bits
 from gateway.protocols.lip import (
     LOCATION_REQUEST_FORMAT,
     LONG_REPORT_FORMAT,
+    REASON_EMERGENCY,
+    REASON_RESPONSE_TO_REQUEST,
     REASONS,
     SHAPE_FORMATS,
     SHORT_REPORT_FORMAT,
@@ -232,8 +234,8 @@ def test_altitude_table(code: int, metres: float | None) -> None:
 
 
 def test_reason_names() -> None:
-    assert REASONS[2] == "emergency"
-    assert REASONS[32] == "response_to_immediate_request"
+    assert REASONS[REASON_EMERGENCY] == "emergency"
+    assert REASONS[REASON_RESPONSE_TO_REQUEST] == "response_to_immediate_request"
     assert REASONS[129] == "max_interval_exceeded"
     assert REASONS[130] == "max_distance_travelled"
     assert ShortLocationReport(0, 0.0, 0.0, 1, 0, 0, 0, 200).reason_name == "reason_200"
