@@ -429,14 +429,10 @@ class Spool:
         self,
         limit: int,
         exclude: Collection[int] = (),
-        *,
-        min_seq: int | None = None,
-        max_seq: int | None = None,
     ) -> list[SpooledMessage]:
         """Up to ``limit`` messages to send: highest class first, then ``seq`` order within a class.
 
-        ``exclude`` are seqs already in flight; ``min_seq``/``max_seq`` restrict to a seq range (the bridge
-        uses them to tell live messages from a reconnect backlog).
+        ``exclude`` are seqs already in flight. Runs the TTL sweep when it is due.
         """
         if self._clock() - self._last_sweep >= EXPIRE_SWEEP_INTERVAL_S:
             self.expire()
@@ -444,13 +440,6 @@ class Spool:
         if limit <= 0:
             return out
         conditions = ["rank = ?"]
-        bounds: list[Any] = []
-        if min_seq is not None:
-            conditions.append("seq >= ?")
-            bounds.append(min_seq)
-        if max_seq is not None:
-            conditions.append("seq <= ?")
-            bounds.append(max_seq)
         excluded = list(exclude)
         if excluded:
             conditions.append(f"seq NOT IN ({','.join('?' * len(excluded))})")
@@ -459,7 +448,7 @@ class Spool:
             wanted = limit - len(out)
             if wanted <= 0:
                 break
-            rows = self._db.execute(sql, (rank, *bounds, *excluded, wanted))
+            rows = self._db.execute(sql, (rank, *excluded, wanted))
             out.extend(
                 SpooledMessage(seq, cls, topic, payload, qos, bool(retain), created, correlation)
                 for seq, cls, topic, payload, qos, retain, created, correlation in rows

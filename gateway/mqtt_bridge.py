@@ -1,0 +1,461 @@
+"""The MQTT side: drains the spool to the broker with QoS 1 publishes pipelined, and receives commands.
+
+The spool is the single source of truth for what the broker has not acknowledged. paho-mqtt (under aiomqtt)
+keeps its own RAM queue of QoS 1 messages and replays it after a reconnect; we never let it: every
+connection gets a new ``aiomqtt.Client``, so a message the old connection did not get a PUBACK for is resent
+from the spool (in seq order) and nowhere else. A publish whose outcome is unknown (the connection broke, or
+paho says "not connected") is never treated as failed: the message stays in the spool, the connection is
+torn down, and the message is sent again on the next one -- at worst a duplicate, which consumers drop by
+``seq``.
+
+Pipelining: up to ``mqtt.publish_window`` publishes are in flight at once, each one a task that awaits its
+PUBACK (``max_inflight_messages`` of paho is set to the same window). Acknowledged seqs are collected and
+deleted from the spool in batches, right before the next ``pending()`` query. The drain loop sleeps on one
+event, set by ``notify()`` (a producer put something), by a PUBACK (a slot is free) and by ``shutdown()``.
+
+Order: higher classes first (see ``gateway.spool.CLASS_RANK``), seq order within a class. After a
+(re)connect, what was in the spool at that moment is the backlog: it is sent at no more than
+``mqtt.drain_rate_per_s`` (a token bucket), so that a long outage does not flood the uplink and the
+broker's per-subscriber queues, and live messages of other classes are not held up behind it. Within a
+class order wins over liveness: a live position waits for the position backlog ahead of it, because
+positions and statuses are retained and the last message on a topic must be the newest.
+
+Back-pressure: nothing is queued here beyond the window; the spool holds everything else (and its bounds
+decide what is dropped). Failure handling: ``aiomqtt.MqttError`` and ``OSError`` are translated to
+``BrokerLinkError`` in ``_session()`` and logged once per outage; reconnects use bounded exponential backoff
+with jitter, reset once a connection has proven healthy (its ``online`` was acknowledged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway.backoff import Backoff
+from gateway.config import Settings
+from gateway.errors import LinkError
+from gateway.spool import Spool, SpooledMessage
+
+log = logging.getLogger(__name__)
+
+ONLINE: Final = b"online"
+OFFLINE: Final = b"offline"
+CONNECT_TIMEOUT_S: Final = 10.0
+"""CONNACK, SUBACK and the ``online`` PUBACK must arrive within this; otherwise the connection is dropped."""
+SHUTDOWN_FLUSH_SHARE: Final = 0.6
+"""Of ``shutdown()``'s budget, the share spent waiting for in-flight PUBACKs; the rest is for ``offline``."""
+BACKLOG_TICK_S: Final = 0.01
+"""While the backlog is paced, the drain loop looks for new tokens at most this often."""
+RATE_WINDOW_S: Final = 60
+"""The publish rate in ``stats()`` is averaged over this many seconds."""
+
+
+class BrokerLinkError(LinkError):
+    """The connection to the MQTT broker failed or was lost."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandMeta:
+    """MQTT 5 request/response properties of a received command, when the dispatcher gave them."""
+
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+
+
+CommandHandler = Callable[[str, bytes, CommandMeta], Awaitable[None]]
+
+
+class _TokenBucket:
+    """``rate`` tokens per second, at most ``capacity`` saved up."""
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.stamp = now
+
+    def take(self, wanted: int, now: float) -> int:
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        granted = min(wanted, int(self.tokens))
+        self.tokens -= granted
+        return granted
+
+    def wait_s(self) -> float:
+        return max(0.0, (1.0 - self.tokens) / self.rate)
+
+
+class _RateMeter:
+    """Events per second over the last ``RATE_WINDOW_S`` seconds, kept in one-second buckets."""
+
+    def __init__(self) -> None:
+        self._buckets: deque[list[int]] = deque()
+
+    def add(self, count: int, now: float) -> None:
+        second = int(now)
+        if self._buckets and self._buckets[-1][0] == second:
+            self._buckets[-1][1] += count
+        else:
+            self._buckets.append([second, count])
+        self._trim(second)
+
+    def rate(self, now: float) -> float:
+        self._trim(int(now))
+        return sum(count for _, count in self._buckets) / RATE_WINDOW_S
+
+    def _trim(self, second: int) -> None:
+        while self._buckets and self._buckets[0][0] <= second - RATE_WINDOW_S:
+            self._buckets.popleft()
+
+
+class MqttBridge:
+    """Spool -> broker (QoS 1, pipelined) and broker -> ``on_command``; see the module docstring."""
+
+    def __init__(self, settings: Settings, spool: Spool, *, on_command: CommandHandler | None = None) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.on_command = on_command
+        prefix, gateway = settings.gateway.topic_prefix, settings.gateway.id
+        self.availability_topic = f"{prefix}/gateways/{gateway}/availability"
+        self.command_filter = f"{prefix}/gateways/{gateway}/cmd/+"
+        self._command_base = f"{prefix}/gateways/{gateway}/cmd/"
+        self._mqtt5 = getattr(settings.mqtt, "protocol", "5") == "5"
+        self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._flush_deadline = math.inf
+        self._shutdown_deadline = math.inf
+        self._run_task: asyncio.Task[Any] | None = None
+        self._command_tasks: set[asyncio.Task[None]] = set()
+        self._acked_seqs: list[int] = []
+        self._failures: list[BaseException] = []
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._connected = False
+        self._connection_changed = asyncio.Event()
+        self._outage_since: float | None = None
+        self._rate = _RateMeter()
+        self.published = 0
+        self.acked = 0
+        self.reconnects = 0
+        self.connections = 0
+        self.peak_in_flight = 0
+        self.last_error: str | None = None
+
+    # -- public surface ------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while connected to the broker with ``online`` published."""
+        return self._connected
+
+    async def wait_connected(self, connected: bool = True) -> None:
+        """Wait until ``connected`` is the given value (for supervisors, the demo and tests)."""
+        while self._connected != connected:
+            self._connection_changed.clear()
+            await self._connection_changed.wait()
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected != self._connected:
+            self._connected = connected
+            self._connection_changed.set()
+
+    def notify(self) -> None:
+        """Tell the bridge that something was put in the spool (call after ``Spool.put``)."""
+        self._wake.set()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the health topic (JSON-ready)."""
+        return {
+            "connected": self._connected,
+            "published": self.published,
+            "acked": self.acked,
+            "in_flight": len(self._in_flight),
+            "peak_in_flight": self.peak_in_flight,
+            "reconnects": self.reconnects,
+            "publish_rate_1m": round(self._rate.rate(time.monotonic()), 2),
+            "last_error": self.last_error,
+        }
+
+    async def run(self) -> None:
+        """Connect, publish ``online``, drain the spool, receive commands; reconnect; until shut down."""
+        self._run_task = asyncio.current_task()
+        mqtt = self.settings.mqtt
+        backoff = Backoff(mqtt.reconnect_min_s, mqtt.reconnect_max_s)
+        try:
+            while not self._closing.is_set():
+                try:
+                    await self._session(backoff)
+                except BrokerLinkError as exc:
+                    self._note_outage(exc)
+                if self._closing.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), backoff.next_delay())
+        finally:
+            self._set_connected(False)
+            self._flush_acks()
+            self._stopped.set()
+
+    async def shutdown(self, timeout_s: float = 3.0) -> None:
+        """Flush what can be flushed within ``timeout_s``, publish ``offline``, disconnect; never raises.
+
+        In-flight publishes get ``SHUTDOWN_FLUSH_SHARE`` of the budget for their PUBACKs; whatever is not
+        acknowledged stays in the spool for the next start. With the broker down this returns at once.
+        """
+        loop = asyncio.get_running_loop()
+        self._flush_deadline = loop.time() + timeout_s * SHUTDOWN_FLUSH_SHARE
+        self._shutdown_deadline = loop.time() + timeout_s
+        self._closing.set()
+        self._wake.set()
+        self._commit_spool()
+        task = self._run_task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=timeout_s)
+            if not task.done():
+                log.warning("MQTT shutdown did not finish within %.1f s; dropping the connection", timeout_s)
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.5)
+        for command in list(self._command_tasks):
+            command.cancel()
+        self._commit_spool()
+
+    # -- one connection ------------------------------------------------------------------------------------
+
+    def _client(self) -> aiomqtt.Client:
+        mqtt = self.settings.mqtt
+        tls = None
+        if mqtt.tls:
+            tls = aiomqtt.TLSParameters(
+                ca_certs=str(mqtt.ca_file) if mqtt.ca_file else None,
+                certfile=str(mqtt.cert_file) if mqtt.cert_file else None,
+                keyfile=str(mqtt.key_file) if mqtt.key_file else None,
+            )
+        client = aiomqtt.Client(
+            mqtt.host,
+            mqtt.port,
+            username=mqtt.username,
+            password=mqtt.password.get_secret_value() if mqtt.password else None,
+            identifier=mqtt.client_id or f"patrol-gateway-{self.settings.gateway.id}",
+            protocol=aiomqtt.ProtocolVersion.V5 if self._mqtt5 else aiomqtt.ProtocolVersion.V311,
+            clean_session=None if self._mqtt5 else True,
+            will=aiomqtt.Will(self.availability_topic, OFFLINE, qos=1, retain=True),
+            keepalive=mqtt.keepalive_s,
+            timeout=CONNECT_TIMEOUT_S,
+            tls_params=tls,
+            max_inflight_messages=mqtt.publish_window,
+        )
+        client.pending_calls_threshold = mqtt.publish_window + 2  # a full window is normal, not a warning
+        return client
+
+    async def _session(self, backoff: Backoff) -> None:
+        """One connection's lifetime; the one place lower-level exceptions are translated."""
+        try:
+            async with self._client() as client:
+                await client.publish(self.availability_topic, ONLINE, qos=1, retain=True)
+                if self.on_command is not None:
+                    await client.subscribe(self.command_filter, qos=1)
+                self._on_connected()
+                backoff.reset()
+                try:
+                    await self._serve(client)
+                finally:
+                    self._set_connected(False)
+        except (aiomqtt.MqttError, OSError) as exc:
+            raise BrokerLinkError(f"{self.settings.mqtt.url}: {exc or type(exc).__name__}") from exc
+
+    def _on_connected(self) -> None:
+        self._set_connected(True)
+        self.connections += 1
+        if self.connections > 1:
+            self.reconnects += 1
+        if self._outage_since is not None:
+            log.info(
+                "MQTT broker %s is back after %.1f s; %d messages in the spool",
+                self.settings.mqtt.url,
+                time.monotonic() - self._outage_since,
+                self.spool.depth,
+            )
+            self._outage_since = None
+        else:
+            log.info("MQTT connected to %s", self.settings.mqtt.url)
+
+    def _note_outage(self, exc: BrokerLinkError) -> None:
+        self.last_error = str(exc)
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning("MQTT broker unavailable (%s); messages stay in the spool, reconnecting", exc)
+        else:
+            log.debug("MQTT still unavailable: %s", exc)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Run the receiver and the drain loop until one ends; ``offline`` if it was a clean shutdown."""
+        receiver = asyncio.create_task(self._receive(client), name="mqtt-receive")
+        drainer = asyncio.create_task(self._drain(client), name="mqtt-drain")
+        try:
+            await asyncio.wait({receiver, drainer}, return_when=asyncio.FIRST_COMPLETED)
+            if drainer.done() and drainer.exception() is None:
+                remaining = self._shutdown_deadline - asyncio.get_running_loop().time()
+                await client.publish(
+                    self.availability_topic, OFFLINE, qos=1, retain=True, timeout=max(0.1, remaining)
+                )
+                return
+            for task in (receiver, drainer):
+                error = task.exception() if task.done() else None
+                if error is not None:
+                    raise error
+        finally:
+            for task in (receiver, drainer):
+                task.cancel()
+            await asyncio.gather(receiver, drainer, return_exceptions=True)
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        """Hand commands to ``on_command``; ends with MqttError when the connection is lost."""
+        async for message in client.messages:
+            topic = message.topic.value
+            name = topic.removeprefix(self._command_base)
+            if name == topic or not name or "/" in name:
+                continue  # e.g. .../cmd/<name>/result
+            payload = message.payload
+            if isinstance(payload, str):
+                raw = payload.encode()
+            elif isinstance(payload, bytes | bytearray):
+                raw = bytes(payload)
+            else:
+                raw = b"" if payload is None else str(payload).encode()
+            properties = message.properties
+            meta = CommandMeta(
+                response_topic=getattr(properties, "ResponseTopic", None),
+                correlation_data=getattr(properties, "CorrelationData", None),
+            )
+            task = asyncio.create_task(self._handle_command(name, raw, meta), name=f"mqtt-cmd-{name}")
+            self._command_tasks.add(task)
+            task.add_done_callback(self._command_tasks.discard)
+
+    async def _handle_command(self, name: str, payload: bytes, meta: CommandMeta) -> None:
+        assert self.on_command is not None
+        try:
+            await self.on_command(name, payload, meta)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("command %r failed in its handler (payload %r)", name, payload[:200])
+
+    # -- the drain loop ------------------------------------------------------------------------------------
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        """Keep up to ``publish_window`` spooled messages in flight; returns once flushed on shutdown."""
+        loop = asyncio.get_running_loop()
+        mqtt = self.settings.mqtt
+        window = mqtt.publish_window
+        backlog_ceiling = self.spool.last_seq
+        bucket = _TokenBucket(
+            mqtt.drain_rate_per_s, max(1.0, min(window, mqtt.drain_rate_per_s)), loop.time()
+        )
+        in_flight = self._in_flight
+        in_flight.clear()
+        self._failures.clear()
+        try:
+            while True:
+                self._wake.clear()
+                if self._failures:
+                    raise self._failures[0]
+                self._flush_acks()
+                timeout: float | None = None
+                if self._closing.is_set():
+                    if not in_flight:
+                        return
+                    timeout = self._flush_deadline - loop.time()
+                    if timeout <= 0:
+                        log.warning("shutting down with %d publishes unacknowledged", len(in_flight))
+                        return
+                else:
+                    batch, paced = self._next_batch(window - len(in_flight), backlog_ceiling, bucket)
+                    for message in batch:
+                        in_flight[message.seq] = asyncio.create_task(self._publish(client, message))
+                    self.published += len(batch)
+                    self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
+                    if paced:
+                        timeout = max(bucket.wait_s(), BACKLOG_TICK_S)
+                if timeout is None:
+                    await self._wake.wait()
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+        finally:
+            for task in in_flight.values():
+                task.cancel()
+            if in_flight:
+                await asyncio.gather(*in_flight.values(), return_exceptions=True)
+            in_flight.clear()
+            self._flush_acks()
+
+    def _next_batch(
+        self, free: int, backlog_ceiling: int, bucket: _TokenBucket
+    ) -> tuple[list[SpooledMessage], bool]:
+        """Up to ``free`` messages in priority order; backlog ones only as the token bucket allows.
+
+        A class whose next backlog message has no token is skipped entirely for now (its live messages
+        too), so that order within a class -- and the last retained value of a topic -- is kept. Returns the
+        batch and whether something was held back by the pacing.
+        """
+        if free <= 0:
+            return [], False
+        now = asyncio.get_running_loop().time()
+        batch: list[SpooledMessage] = []
+        held_back: set[str] = set()
+        for message in self.spool.pending(free, self._in_flight.keys()):
+            if message.cls in held_back:
+                continue
+            if message.seq <= backlog_ceiling and not bucket.take(1, now):
+                held_back.add(message.cls)
+                continue
+            batch.append(message)
+        return batch, bool(held_back)
+
+    async def _publish(self, client: aiomqtt.Client, message: SpooledMessage) -> None:
+        properties = None
+        if message.correlation_data is not None and self._mqtt5:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.CorrelationData = message.correlation_data
+        try:
+            await client.publish(
+                message.topic,
+                message.payload,
+                qos=message.qos,
+                retain=message.retain,
+                properties=properties,
+                timeout=math.inf,  # a dead connection is detected by keepalive and ends the session
+            )
+        except aiomqtt.MqttError as exc:
+            self._failures.append(exc)  # outcome unknown: it stays in the spool and goes out again
+        else:
+            self._acked_seqs.append(message.seq)
+        finally:
+            self._in_flight.pop(message.seq, None)
+            self._wake.set()
+
+    def _flush_acks(self) -> None:
+        if self._acked_seqs:
+            count = len(self._acked_seqs)
+            self.spool.ack(self._acked_seqs)
+            self._acked_seqs = []
+            self.acked += count
+            self._rate.add(count, time.monotonic())
+
+    def _commit_spool(self) -> None:
+        try:
+            self._flush_acks()
+            self.spool.commit()
+        except Exception:
+            log.exception("could not commit the spool during MQTT shutdown")
