@@ -30,6 +30,10 @@ NO_READER_POLL_S = 0.02
 SPLIT_GAP_S = 0.002
 """Pause between the pieces of a ``--split`` write, so the reader really receives them separately."""
 
+READER_SETTLE_S = 0.1
+"""Quiet time after a reader opens the port before the device talks: openers configure the port, and
+pyserial flushes its input buffer (``tcflush``) at the end of ``open()``, discarding what came sooner."""
+
 IDLE_POLL_S = 1.0
 """Longest single wait when nothing is scheduled (the control pipe ends it early)."""
 
@@ -57,6 +61,7 @@ class PtyDevice(abc.ABC):
         self._stop_requested = False
         self._toggle_requested = False
         self._reader_was_present = False
+        self._settled_at: float | None = None
         self._active_since: float | None = None
         self._auto_unplug_at: float | None = None
         self._replug_at: float | None = None
@@ -148,15 +153,21 @@ class PtyDevice(abc.ABC):
             self._wait(self._timeout_until(self._replug_at, now), None)
             return
         present = self._link.reader_present()
-        if present != self._reader_was_present:
-            self._reader_was_present = present
-            if present:
-                self._on_reader_opened(now)
-            else:
-                self._on_reader_closed(now)
         if not present:
+            self._settled_at = None
+            if self._reader_was_present:
+                self._reader_was_present = False
+                self._on_reader_closed(now)
             self._wait(NO_READER_POLL_S, None)
             return
+        if not self._reader_was_present:
+            if self._settled_at is None:
+                self._settled_at = now + READER_SETTLE_S
+            if now < self._settled_at:
+                self._wait(min(NO_READER_POLL_S, self._settled_at - now), None)
+                return
+            self._reader_was_present = True
+            self._on_reader_opened(now)
         self._on_tick(now)
         deadlines = [d for d in (self._next_deadline(), self._auto_unplug_at) if d is not None]
         timeout = self._timeout_until(min(deadlines) if deadlines else None, monotonic())
@@ -202,6 +213,7 @@ class PtyDevice(abc.ABC):
     def _plug(self) -> None:
         self._link.plug()
         self._reader_was_present = False
+        self._settled_at = None
         with self._plug_state:
             self._plugged_count += 1
             self._plug_state.notify_all()

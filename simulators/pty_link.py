@@ -13,6 +13,9 @@ timeout. Two consequences shape the simulators:
 - Bytes written while no reader is there are *not* lost: the line discipline buffers them and hands them to
   the next reader. Simulators therefore write only while a reader is present, so a reader never sees a stale
   backlog and a replayed log is never half-spent before anyone listens.
+- A reader that has just opened the port may still be configuring it: pyserial flushes its input buffer at
+  the end of ``open()``. The device loop (``device.py``) therefore waits a short settle time after the
+  reader appears before it writes anything.
 - A master in ``POLLHUP`` is always "ready", so it cannot be waited on; while nobody is there the
   simulators wait on their control pipe with a short timeout and test again.
 
