@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.errors import ConfigError
@@ -53,7 +61,15 @@ DEFAULT_SPOOL_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_SPOOL_MAX_EVENTS = 200_000
 DEFAULT_POSITION_COMMIT_INTERVAL_S = 0.1
 DEFAULT_LINE_MAX_BYTES = 1024
-DEFAULT_WATCHDOG_FRACTION = 0.5
+DEFAULT_TTL_S: dict[str, float] = {
+    "emergency": 0.0,
+    "status": 0.0,
+    "text": 0.0,
+    "result": 3600.0,
+    "position": 86400.0,
+    "health": 600.0,
+    "radio": 600.0,
+}
 
 SECRET_MASK = "********"
 
@@ -64,7 +80,9 @@ class _Section(BaseModel):
 
 class GatewaySection(_Section):
     id: str = Field(default_factory=socket.gethostname, description="This gateway's id, a topic segment.")
-    unit: str | None = Field(None, description="Unit id this gateway's own GNSS positions are published under.")
+    unit: str | None = Field(
+        None, description="Unit id this gateway's own GNSS positions are published under."
+    )
     topic_prefix: str = Field("patrol", description="First topic segment of every topic.")
     health_interval_s: float = Field(
         DEFAULT_HEALTH_INTERVAL_S, gt=0, description="Seconds between retained health reports."
@@ -127,7 +145,9 @@ class MqttSection(_Section):
 
 class ReportPolicy(_Section):
     min_interval_s: float = Field(5.0, ge=0, description="Never publish positions more often than this.")
-    max_interval_s: float = Field(60.0, ge=0, description="Publish at least this often, even when stationary.")
+    max_interval_s: float = Field(
+        60.0, ge=0, description="Publish at least this often, even when stationary."
+    )
     min_distance_m: float = Field(25.0, ge=0, description="Publish when moved at least this far...")
     min_course_change_deg: float = Field(30.0, ge=0, le=180, description="...or turned at least this much.")
 
@@ -143,7 +163,9 @@ class GnssSection(_Section):
         DEFAULT_GNSS_SILENCE_TIMEOUT_S, gt=0, description="No valid NMEA for this long = link 'silent'."
     )
     idle_flush_s: float = Field(
-        DEFAULT_GNSS_IDLE_FLUSH_S, gt=0, description="Quiet this long after a sentence = the epoch is complete."
+        DEFAULT_GNSS_IDLE_FLUSH_S,
+        gt=0,
+        description="Quiet this long after a sentence = the epoch is complete.",
     )
     reconnect_min_s: float = Field(DEFAULT_RECONNECT_MIN_S, gt=0, description="First reopen delay.")
     reconnect_max_s: float = Field(DEFAULT_DEVICE_RECONNECT_MAX_S, gt=0, description="Reopen delay cap.")
@@ -177,7 +199,9 @@ class RadioSection(_Section):
     init: list[str] = Field(list(DEFAULT_RADIO_INIT), description="Commands sent after opening.")
     command_timeout_s: float = Field(DEFAULT_RADIO_COMMAND_TIMEOUT_S, gt=0, description="Per command.")
     poll_interval_s: float = Field(
-        DEFAULT_RADIO_POLL_INTERVAL_S, gt=0, description="Seconds between signal/registration checks; a check left unanswered reopens the radio.",
+        DEFAULT_RADIO_POLL_INTERVAL_S,
+        gt=0,
+        description="Seconds between signal/registration checks; a check left unanswered reopens the radio.",
     )
     reconnect_min_s: float = Field(DEFAULT_RECONNECT_MIN_S, gt=0, description="First reopen delay.")
     reconnect_max_s: float = Field(DEFAULT_DEVICE_RECONNECT_MAX_S, gt=0, description="Reopen delay cap.")
@@ -192,7 +216,7 @@ class RadioSection(_Section):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        return GatewaySection._topic_segment(value)  # type: ignore[no-any-return]
+        return GatewaySection._topic_segment(value)
 
 
 class EmergencySection(_Section):
@@ -215,7 +239,7 @@ class SpoolSection(_Section):
         DEFAULT_POSITION_COMMIT_INTERVAL_S, ge=0, le=5, description="Batching window for positions."
     )
     ttl_s: dict[str, float] = Field(
-        default_factory=lambda: {"emergency": 0, "status": 0, "text": 0, "position": 86400, "health": 600},
+        default_factory=lambda: dict(DEFAULT_TTL_S),
         description="Time to live per class, seconds; 0 = forever.",
     )
 

@@ -118,7 +118,8 @@ def describe(topic: str, payload: bytes) -> str:
     if parts[-1] == "result":
         return f"{'dispatch':>10} result    {data}"
     if len(parts) >= 4 and parts[3] == "radios":
-        return f"{'radio':>10} {parts[4]:<9} {data.get('state')} issi {data.get('issi')} {data.get('signal_dbm')} dBm"
+        state, issi, dbm = data.get("state"), data.get("issi"), data.get("signal_dbm")
+        return f"{'radio':>10} {parts[4]:<9} {state} issi {issi} {dbm} dBm"
     return f"{topic}: {data}"
 
 
@@ -130,7 +131,7 @@ async def live_view(url: str, prefix: str, protocol: str) -> None:
             async with aiomqtt.Client(host, int(port), protocol=version) as client:
                 await client.subscribe(f"{prefix}/#", qos=1)
                 async for message in client.messages:
-                    print(describe(str(message.topic), bytes(message.payload)), flush=True)  # type: ignore[arg-type]
+                    print(describe(str(message.topic), bytes(message.payload)), flush=True)
         except aiomqtt.MqttError:
             await asyncio.sleep(1.0)
 
@@ -174,16 +175,25 @@ async def run_demo(args: argparse.Namespace) -> int:
             )
             processes.append(radio)
             units = {str(DEMO_FLEET_BASE_ISSI + n): f"PATROL-{n + 1:02d}" for n in range(args.units)}
-            settings = Settings(
-                gateway={"id": DEMO_GATEWAY_ID, "unit": DEMO_OWN_UNIT, "health_interval_s": 10},
-                mqtt={"url": url, "protocol": protocol},
-                gnss={"port": str(gps_link), "baud": "auto", "report": {"min_interval_s": 2, "min_distance_m": 20}},
-                radios=[{"port": str(radio_link), "name": "base", "poll_interval_s": 15}],
-                units=units,
-                status_codes=STATUS_LABELS,
-                spool={"path": str(work / "spool.db")},
-            )  # type: ignore[arg-type]
-            print(f"patrol-gateway demo: broker {url}, GNSS at {gps_link}, radio fleet of {args.units} at {radio_link}")
+            settings = Settings.model_validate(
+                {
+                    "gateway": {"id": DEMO_GATEWAY_ID, "unit": DEMO_OWN_UNIT, "health_interval_s": 10},
+                    "mqtt": {"url": url, "protocol": protocol},
+                    "gnss": {
+                        "port": str(gps_link),
+                        "baud": "auto",
+                        "report": {"min_interval_s": 2, "min_distance_m": 20},
+                    },
+                    "radios": [{"port": str(radio_link), "name": "base", "poll_interval_s": 15}],
+                    "units": units,
+                    "status_codes": STATUS_LABELS,
+                    "spool": {"path": str(work / "spool.db")},
+                }
+            )
+            print(
+                f"patrol-gateway demo: broker {url}, GNSS at {gps_link}, "
+                f"radio fleet of {args.units} at {radio_link}"
+            )
             print("Ctrl-C stops it.\n", flush=True)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

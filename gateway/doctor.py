@@ -8,6 +8,7 @@ Then: can we reach the broker. Exit status 0 when everything answered, 1 otherwi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import time
@@ -18,7 +19,7 @@ import aiomqtt
 from gateway.config import GnssSection, RadioSection, Settings
 from gateway.drivers.serial_link import SerialLink
 from gateway.errors import LinkError, PeiError
-from gateway.protocols.nmea import NmeaProtocol
+from gateway.protocols.nmea import GnssFix, NmeaProtocol
 from gateway.protocols.pei import CommandCompleted, PeiProtocol, parse_cnumf
 
 PROBE_S = 3.0
@@ -52,7 +53,7 @@ async def probe_gnss(settings: GnssSection) -> bool:
         except LinkError as exc:
             return _say(False, f"GNSS: {exc}")
         protocol = NmeaProtocol()
-        fixes = []
+        fixes: list[GnssFix] = []
         try:
             async with asyncio.timeout(PROBE_S):
                 while not (protocol.valid_seen and fixes):
@@ -99,14 +100,14 @@ async def probe_radio(settings: RadioSection) -> bool:
             if answer is not None and answer.ok:
                 break
         if answer is None or not answer.ok:
-            return _say(False, f"{what}: no OK to AT at {settings.baud} baud (baud? PEI enabled on the radio?)")
+            return _say(
+                False, f"{what}: no OK to AT at {settings.baud} baud (baud? PEI enabled on the radio?)"
+            )
         identity = await ask("AT+CNUMF?")
         who = "identity unknown"
         if identity is not None and identity.ok:
-            try:
+            with contextlib.suppress(PeiError):
                 who = f"ISSI {parse_cnumf(identity.lines).issi}"
-            except PeiError:
-                pass
         return _say(True, f"{what}: PEI answers at {settings.baud} baud, {who}")
     except LinkError as exc:
         return _say(False, f"{what}: {exc}")

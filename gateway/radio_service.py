@@ -19,10 +19,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.backoff import Backoff
-from gateway.commands import Command, RequestLocation, SendStatus, SendText, command_id, parse_command
+from gateway.commands import Command, RequestLocation, SendStatus, command_id, parse_command
 from gateway.config import Settings
 from gateway.drivers.radio import TRANSIENT_CME, RadioDriver, SendAccepted, SendFailed
 from gateway.errors import CommandError, LinkError, ProtocolError
@@ -30,7 +31,14 @@ from gateway.link_state import LinkStatus
 from gateway.mqtt_bridge import CommandMeta
 from gateway.protocols import lip, sds, status
 from gateway.protocols.bits import SdsPayload
-from gateway.protocols.pei import IncomingCall, PeiEvent, SdsHeaderExpired, SdsReceived, SendReport, UnknownLine
+from gateway.protocols.pei import (
+    IncomingCall,
+    PeiEvent,
+    SdsHeaderExpired,
+    SdsReceived,
+    SendReport,
+    UnknownLine,
+)
 from gateway.protocols.pei import parse_identity as parse_pei_identity
 from gateway.timefmt import iso_ms, utc_now
 from gateway.topics import Topics
@@ -44,6 +52,8 @@ DELIVERY_WAIT_S = 600.0
 """How long a sent text waits for its SDS-TL report before we stop expecting one."""
 STATUS_REPORT_FAILED = 5
 REPORT_RECEIVED = 0x00
+LIP_CLOCK_SKEW = timedelta(minutes=1)
+LocationReport = lip.ShortLocationReport | lip.LongLocationReport
 
 Publish = Callable[..., int]
 
@@ -64,7 +74,9 @@ class RadioService:
         self.settings = settings
         self.topics = topics
         self.publish = publish
-        self.drivers = [RadioDriver(radio, self._on_event, self._make_state_cb(radio.name)) for radio in settings.radios]
+        self.drivers = [
+            RadioDriver(radio, self._on_event, self._make_state_cb(radio.name)) for radio in settings.radios
+        ]
         self.last_positions: dict[str, dict[str, Any]] = {}
         self._reassembler = sds.ConcatReassembler(
             settings.radios[0].concat_timeout_s if settings.radios else 120.0
@@ -75,7 +87,7 @@ class RadioService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._emergency_codes = {int(code, 16) for code in settings.emergency.status_codes}
 
-    # --- lifecycle ---------------------------------------------------------------------------------------------
+    # --- lifecycle ---
 
     def start(self, group: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
         return [group.create_task(driver.run(), name=f"radio-{driver.name}") for driver in self.drivers]
@@ -117,7 +129,7 @@ class RadioService:
             body["error"] = driver.status.last_error
         self.publish("radio", self.topics.radio(driver.name), body, retain=True)
 
-    # --- inbound -----------------------------------------------------------------------------------------------
+    # --- inbound ---
 
     def _on_event(self, driver: RadioDriver, event: PeiEvent) -> None:
         if isinstance(event, SdsReceived):
@@ -141,7 +153,9 @@ class RadioService:
             sender = parse_pei_identity(event.calling) if event.calling else None
         except ProtocolError as exc:
             driver.status.counters["sds_undecodable"] += 1
-            log.warning("radio %s: undecodable SDS %s/%s: %s", driver.name, event.service, event.data_hex, exc)
+            log.warning(
+                "radio %s: undecodable SDS %s/%s: %s", driver.name, event.service, event.data_hex, exc
+            )
             return
         if sender is None:
             driver.status.counters["sds_without_sender"] += 1
@@ -158,13 +172,17 @@ class RadioService:
             self._publish_status(base, to, message.value, now)
         elif isinstance(message, status.ShortReport):
             self._delivered(issi, message.message_reference, status_text=message.meaning)
-        elif isinstance(message, lip.ShortLocationReport | lip.LongLocationReport):
+        elif isinstance(message, LocationReport):
             self._publish_lip(base, tsi, message)
         elif isinstance(message, sds.TextMessage):
             self._on_text(driver, base, issi, to, message, now)
         elif isinstance(message, sds.SdsReport):
-            self._delivered(issi, message.message_reference, status_text=sds.delivery_status_meaning(message.delivery_status),
-                            ok=message.delivery_status < 0x40)
+            self._delivered(
+                issi,
+                message.message_reference,
+                status_text=sds.delivery_status_meaning(message.delivery_status),
+                ok=message.delivery_status < 0x40,
+            )
         elif isinstance(message, sds.SdsAck):
             driver.status.counters["sds_acks"] += 1
         else:
@@ -183,16 +201,16 @@ class RadioService:
             self._publish_emergency(base, "status", now, code=value)
         self.publish("status", self.topics.unit(unit, "status"), body, retain=True)
 
-    def _publish_lip(self, base: dict[str, Any], tsi: str | None, report: Any) -> None:
+    def _publish_lip(self, base: dict[str, Any], tsi: str | None, report: LocationReport) -> None:
         unit = base["unit"]
-        now = utc_now()
-        body: dict[str, Any] = {**base, "time": iso_ms(lip_time(report, now))}
-        if report.has_position:
-            body["lat"] = round(report.latitude, 7)
-            body["lon"] = round(report.longitude, 7)
-            body["fix"] = "3d" if getattr(report, "altitude_m", None) is not None else "2d"
+        body: dict[str, Any] = {**base, "time": iso_ms(lip_time(report, utc_now()))}
+        if report.has_position and report.lat is not None and report.lon is not None:
+            altitude = report.altitude_m if isinstance(report, lip.LongLocationReport) else None
+            body["lat"] = round(report.lat, 7)
+            body["lon"] = round(report.lon, 7)
+            body["fix"] = "3d" if altitude is not None else "2d"
             for key, value in (
-                ("alt_m", getattr(report, "altitude_m", None)),
+                ("alt_m", altitude),
                 ("speed_mps", report.speed_mps),
                 ("course_deg", report.course_deg),
                 ("accuracy_m", report.accuracy_m),
@@ -202,19 +220,24 @@ class RadioService:
         else:
             body["fix"] = "none"
         body["source"] = "lip"
-        reason = lip.REASONS.get(report.reason) if report.reason is not None else None
-        if reason is not None:
-            body["reason"] = reason
+        if report.reason_name is not None:
+            body["reason"] = report.reason_name
         if tsi:
             body["tsi"] = tsi
-        if report.has_position:
+        if "lat" in body:
             self.remember_position(unit, body)
         if report.reason == lip.REASON_EMERGENCY:
             self._publish_emergency(base, "lip", body["time"])
         self.publish("position", self.topics.unit(unit, "position"), body, retain=True)
 
     def _on_text(
-        self, driver: RadioDriver, base: dict[str, Any], issi: int, to: int | None, message: sds.TextMessage, now: str
+        self,
+        driver: RadioDriver,
+        base: dict[str, Any],
+        issi: int,
+        to: int | None,
+        message: sds.TextMessage,
+        now: str,
     ) -> None:
         if message.needs_report and message.message_reference is not None:
             self._spawn(self._answer_report(driver, issi, message))
@@ -231,7 +254,11 @@ class RadioService:
         self.publish("text", self.topics.unit(base["unit"], "text"), body, retain=False)
 
     def _on_call(self, driver: RadioDriver, event: IncomingCall) -> None:
-        if event.priority is None or event.priority < self.settings.emergency.call_priority or not event.calling:
+        if (
+            event.priority is None
+            or event.priority < self.settings.emergency.call_priority
+            or not event.calling
+        ):
             return
         try:
             caller = parse_pei_identity(event.calling)
@@ -240,7 +267,9 @@ class RadioService:
         base = {"unit": self.settings.unit_for(caller.issi), "issi": caller.issi}
         self._publish_emergency(base, "call", iso_ms(utc_now()))
 
-    def _publish_emergency(self, base: dict[str, Any], kind: str, now: str, *, code: int | None = None) -> None:
+    def _publish_emergency(
+        self, base: dict[str, Any], kind: str, now: str, *, code: int | None = None
+    ) -> None:
         unit = base["unit"]
         body: dict[str, Any] = {**base, "time": now, "kind": kind}
         if code is not None:
@@ -263,12 +292,16 @@ class RadioService:
         awaiting = self._awaiting.pop((issi, reference), None)
         if awaiting is None:
             return
-        result: dict[str, Any] = {"id": awaiting.command_id, "ok": ok, "state": "delivered" if ok else "failed"}
+        result: dict[str, Any] = {
+            "id": awaiting.command_id,
+            "ok": ok,
+            "state": "delivered" if ok else "failed",
+        }
         if not ok:
             result["error"] = status_text
         self._publish_result(awaiting.name, result, awaiting.meta)
 
-    # --- outbound ----------------------------------------------------------------------------------------------
+    # --- outbound ---
 
     async def handle_command(self, name: str, payload: bytes, meta: CommandMeta) -> None:
         """Validate and start one dispatcher command; answers bad ones at once."""
@@ -289,7 +322,9 @@ class RadioService:
         for driver in self.drivers:
             if driver.name == command.radio:
                 return driver
-        raise CommandError(f"no radio named {command.radio!r}; radios: {', '.join(d.name for d in self.drivers)}")
+        raise CommandError(
+            f"no radio named {command.radio!r}; radios: {', '.join(d.name for d in self.drivers)}"
+        )
 
     def _encode(self, command: Command) -> list[tuple[int, SdsPayload, int | None]]:
         """(AI service, payload, message reference awaiting a report) for each SDS the command needs."""
@@ -324,7 +359,9 @@ class RadioService:
             attempt = 0
             while True:
                 try:
-                    accepted: SendAccepted = await driver.send_sds(service, command.to.number, called_type, payload)
+                    accepted: SendAccepted = await driver.send_sds(
+                        service, command.to.number, called_type, payload
+                    )
                     break
                 except (SendFailed, LinkError) as exc:
                     code = exc.code if isinstance(exc, SendFailed) else None
@@ -373,11 +410,22 @@ class RadioService:
         task.add_done_callback(self._tasks.discard)
 
 
-def lip_time(report: Any, now: Any) -> Any:
-    """The time of a LIP position: the report's own time of position when given, else the reception time."""
-    when = getattr(report, "time_of_position", None)
-    if callable(when):
-        resolved = when(now)
-        if resolved is not None:
-            return resolved
-    return now
+def lip_time(report: LocationReport, received: datetime) -> datetime:
+    """When the position was taken: a long report's own day/time (in the month it must fall in), else now.
+
+    The report carries only day of month and UTC time; the latest such moment not after reception (plus a
+    minute of clock skew) is meant.
+    """
+    stamp = report.time_of_position if isinstance(report, lip.LongLocationReport) else None
+    if stamp is None:
+        return received
+    year, month = received.year, received.month
+    for _ in range(3):  # this month, else the previous ones (day 31 in a 30-day month)
+        try:
+            moment = datetime(year, month, stamp.day, stamp.hour, stamp.minute, stamp.second, tzinfo=UTC)
+        except ValueError:
+            moment = None
+        if moment is not None and moment <= received + LIP_CLOCK_SKEW:
+            return moment
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return received

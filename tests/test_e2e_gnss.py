@@ -1,0 +1,197 @@
+"""GNSS end to end: patrol-sim gps on a pty -> patrol-gateway run -> real mosquitto -> a dispatcher's subscription."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.schemas import validate
+from tests.broker import Mosquitto
+from tests.gpsd_chk import compare_fix, gpsd_epochs, time_of_day_key
+from tests.harness import Message, Process, Recorder, start_gateway, start_simulator, write_config
+from tests.protocols.test_nmea_recorded import GPSD_DISAGREEMENTS, LOGS
+
+UNIT = "CAR-7"
+GW = "gw-test"
+SHUTDOWN_LIMIT_S = 5.0
+
+
+def gateway_config(tmp_path: Path, broker: Mosquitto, gps_link: Path, **report: float) -> Path:
+    policy = {"min_interval_s": 0, "max_interval_s": 0, "min_distance_m": 0, "min_course_change_deg": 0}
+    policy.update(report)
+    lines = "\n".join(f"{key} = {value}" for key, value in policy.items())
+    return write_config(
+        tmp_path / "gateway.toml",
+        f"""
+[gateway]
+id = "{GW}"
+unit = "{UNIT}"
+health_interval_s = 0.5
+
+[mqtt]
+url = "{broker.url}"
+reconnect_min_s = 0.1
+reconnect_max_s = 0.5
+
+[gnss]
+port = "{gps_link}"
+baud = "auto"
+silence_timeout_s = 1.0
+
+[gnss.report]
+{lines}
+
+[spool]
+path = "{tmp_path / 'spool.db'}"
+""",
+    )
+
+
+def positions(recorder: Recorder) -> list[dict[str, Any]]:
+    return [m.json() for m in recorder.on(f"/units/{UNIT}/position")]
+
+
+def availability(recorder: Recorder) -> list[str]:
+    return [m.payload.decode() for m in recorder.on(f"/gateways/{GW}/availability")]
+
+
+@pytest.fixture
+def recorder(mosquitto: Mosquitto) -> Any:
+    rec = Recorder(mosquitto.port)
+    yield rec
+    rec.close()
+
+
+@pytest.fixture
+def processes() -> Any:
+    started: list[Process] = []
+    yield started
+    for process in reversed(started):
+        process.stop()
+
+
+@pytest.mark.recorded
+@pytest.mark.parametrize("name", LOGS)
+def test_recorded_log_through_gateway_agrees_with_gpsd(
+    gpsd_data: Path, name: str, tmp_path: Path, mosquitto: Mosquitto, recorder: Recorder, processes: list[Process]
+) -> None:
+    expected = {
+        time: tpv for time, tpv in gpsd_epochs(gpsd_data / f"{name}.log.chk").items() if tpv.get("mode", 0) >= 2
+    }
+    assert expected, "the log has epochs with a fix"
+    link = tmp_path / "gps0"
+    processes.append(
+        start_simulator("gps", link, "--nmea", str(gpsd_data / f"{name}.log"), "--rate", "0", log=tmp_path / "sim.out")
+    )
+    processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
+
+    # Epochs are matched by time of day: gpsd's dates can be its week-rollover guess (see tests/gpsd_chk.py).
+    wanted = {time_of_day_key(time) for time in expected}
+
+    def all_epochs_seen(_: list[Message]) -> bool:
+        return wanted <= {time_of_day_key(p["time"]) for p in positions(recorder)}
+
+    recorder.wait_for(all_epochs_seen, what=f"every gpsd epoch of {name}")
+    published = positions(recorder)
+    for payload in published:
+        validate("position", payload)
+        assert payload["gateway"] == GW and payload["source"] == "gnss" and payload["unit"] == UNIT
+    by_time: dict[str, dict[str, Any]] = {}
+    for payload in published:
+        by_time.setdefault(time_of_day_key(payload["time"]), payload)
+    for time, tpv in expected.items():
+        problems = compare_fix(tpv, by_time[time_of_day_key(time)])
+        known = GPSD_DISAGREEMENTS.get((name, time))
+        if known is not None:
+            problems = [p for p in problems if not p.startswith(known["field"] + ":")]
+        assert not problems, f"{name} {time}: {problems}"
+    seqs = [p["seq"] for p in published]
+    assert len(set(seqs)) == len(seqs), "seq never repeats"
+
+
+def test_receiver_unplugged_and_back_resumes_positions(
+    tmp_path: Path, mosquitto: Mosquitto, recorder: Recorder, processes: list[Process]
+) -> None:
+    link = tmp_path / "gps0"
+    sim = start_simulator("gps", link, "--rate", "10", log=tmp_path / "sim.out")
+    processes.append(sim)
+    processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
+    recorder.wait_for(lambda _: len(positions(recorder)) >= 5, what="first positions")
+
+    sim.signal(signal.SIGUSR1)  # unplug: the device path vanishes
+
+    def gnss_state(state: str) -> Any:
+        def check(_: list[Message]) -> bool:
+            healths = [m.json() for m in recorder.on(f"/gateways/{GW}/health")]
+            return bool(healths) and healths[-1]["devices"].get("gnss", {}).get("state") == state
+
+        return check
+
+    recorder.wait_for(gnss_state("down"), what="the gateway to see the receiver down")
+    before = len(positions(recorder))
+    sim.signal(signal.SIGUSR1)  # plug back in
+    recorder.wait_for(lambda _: len(positions(recorder)) >= before + 5, what="positions after replug")
+    recorder.wait_for(gnss_state("up"), what="the receiver up again")
+    assert availability(recorder) == ["online"], "availability stayed online throughout"
+
+
+def test_broker_stopped_and_started_positions_resume(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    link = tmp_path / "gps0"
+    processes.append(start_simulator("gps", link, "--rate", "10", log=tmp_path / "sim.out"))
+    gateway = start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out")
+    processes.append(gateway)
+    first = Recorder(mosquitto.port)
+    first.wait_for(lambda _: len(positions(first)) >= 3, what="positions before the outage")
+    last_seq = max(p["seq"] for p in positions(first))
+    first.close()
+
+    mosquitto.stop()
+    gateway.wait_line("MQTT broker unavailable")
+    mosquitto.start()
+
+    second = Recorder(mosquitto.port)
+    try:
+        second.wait_for(
+            lambda _: any(p["seq"] > last_seq + 20 for p in positions(second)), what="positions after the outage"
+        )
+        assert gateway.popen.poll() is None, "the gateway was not restarted"
+        assert [m.payload for m in second.on(f"/gateways/{GW}/availability")][-1] == b"online"
+    finally:
+        second.close()
+
+
+def test_sigterm_publishes_offline_and_exits_zero(
+    tmp_path: Path, mosquitto: Mosquitto, recorder: Recorder, processes: list[Process]
+) -> None:
+    link = tmp_path / "gps0"
+    processes.append(start_simulator("gps", link, "--rate", "5", log=tmp_path / "sim.out"))
+    gateway = start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out")
+    recorder.wait_for(lambda _: len(positions(recorder)) >= 2, what="positions")
+    gateway.signal(signal.SIGTERM)
+    assert gateway.popen.wait(SHUTDOWN_LIMIT_S) == 0
+    gateway.stop()
+    recorder.wait_for(lambda _: availability(recorder)[-1:] == ["offline"], what="offline")
+    assert availability(recorder) == ["online", "offline"]
+
+
+def test_hard_kill_makes_broker_publish_last_will(
+    tmp_path: Path, mosquitto: Mosquitto, recorder: Recorder, processes: list[Process]
+) -> None:
+    link = tmp_path / "gps0"
+    processes.append(start_simulator("gps", link, "--rate", "5", log=tmp_path / "sim.out"))
+    gateway = start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out")
+    recorder.wait_for(lambda _: availability(recorder) == ["online"], what="online")
+    gateway.signal(signal.SIGKILL)
+    gateway.stop()
+    recorder.wait_for(lambda _: availability(recorder)[-1:] == ["offline"], timeout=60, what="the last will")
+    retained = Recorder(mosquitto.port, [f"patrol/gateways/{GW}/availability"])
+    try:
+        retained.wait_for(lambda ms: bool(ms), what="the retained availability")
+        assert retained.messages[-1].payload == b"offline" and retained.messages[-1].retain
+    finally:
+        retained.close()
