@@ -129,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("kind", choices=["nmea", "pei", "lip", "sds"])
     decode.add_argument("file", nargs="?", help="input file, or - for standard input (default)")
     decode.add_argument("--bits", type=int, help="declared length in bits for hex input (default: all)")
-    decode.add_argument("--service", type=int, default=12, help="AI service for sds hex (12 SDS-4, 13 status)")
+    decode.add_argument(
+        "--service", type=int, default=12, help="AI service for sds hex (12 SDS-4, 13 status)"
+    )
     decode.add_argument("--strict", action="store_true", help="exit 1 if any line failed to decode")
     decode.set_defaults(func=cmd_decode)
 

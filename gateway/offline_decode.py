@@ -38,7 +38,15 @@ def to_jsonable(value: Any) -> Any:
 
 def _with_derived(message: Any) -> dict[str, Any]:
     record: dict[str, Any] = to_jsonable(message)
-    for name in ("latitude", "longitude", "has_position", "accuracy_m", "speed_mps", "course_deg", "altitude_m"):
+    for name in (
+        "latitude",
+        "longitude",
+        "has_position",
+        "accuracy_m",
+        "speed_mps",
+        "course_deg",
+        "altitude_m",
+    ):
         value = getattr(message, name, None)
         if value is not None and not callable(value):
             record[name] = value
@@ -79,9 +87,9 @@ def _decode_pei(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         yield record
 
 
-def decode_stream(kind: str, stream: Iterable[str], *, bits: int | None = None, service: int = 12) -> Iterator[
-    dict[str, Any]
-]:
+def decode_stream(
+    kind: str, stream: Iterable[str], *, bits: int | None = None, service: int = 12
+) -> Iterator[dict[str, Any]]:
     """Decode each line of ``stream`` as ``kind`` (nmea, pei, lip, sds)."""
     lines = (line.rstrip("\r\n") for line in stream)
     if kind == "nmea":

@@ -15,7 +15,9 @@ COORD_DECIMALS = 7
 VALUE_DECIMALS = 3
 
 
-def _put(body: dict[str, Any], key: str, value: float | int | str | None, decimals: int | None = None) -> None:
+def _put(
+    body: dict[str, Any], key: str, value: float | int | str | None, decimals: int | None = None
+) -> None:
     if value is None:
         return
     body[key] = round(value, decimals) if decimals is not None and isinstance(value, float) else value

@@ -83,7 +83,9 @@ RadioEventHandler = Callable[["RadioDriver", PeiEvent], None]
 class RadioDriver:
     """Drives one radio forever; unsolicited PEI events go to ``on_event``, state changes to ``on_state``."""
 
-    def __init__(self, settings: RadioSection, on_event: RadioEventHandler, on_state: Callable[[], None]) -> None:
+    def __init__(
+        self, settings: RadioSection, on_event: RadioEventHandler, on_state: Callable[[], None]
+    ) -> None:
         self.settings = settings
         self.name: str = settings.name or "radio"
         self.on_event = on_event
@@ -131,15 +133,17 @@ class RadioDriver:
 
     # --- public API used by the radio service ---------------------------------------------------------------
 
-    async def execute(self, *commands: tuple[str, str | None], timeout_s: float | None = None) -> list[
-        CommandCompleted
-    ]:
+    async def execute(
+        self, *commands: tuple[str, str | None], timeout_s: float | None = None
+    ) -> list[CommandCompleted]:
         """Queue commands that run back to back; returns their completions (ok or not)."""
         future: asyncio.Future[list[CommandCompleted]] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(list(commands), future, timeout_s or self.settings.command_timeout_s))
         return await future
 
-    async def send_sds(self, service: int, called: int, called_type: int, payload: SdsPayload) -> SendAccepted:
+    async def send_sds(
+        self, service: int, called: int, called_type: int, payload: SdsPayload
+    ) -> SendAccepted:
         """``AT+CTSDS`` + ``AT+CMGS`` with the hex user data; raises SendFailed when the radio refuses it."""
         select, send = await self.execute(
             (f"AT+CTSDS={service},{called_type}", None),
@@ -148,7 +152,8 @@ class RadioDriver:
         for completion in (select, send):
             if not completion.ok:
                 raise SendFailed(
-                    f"{completion.command}: {completion.error_meaning or completion.result}", completion.error_code
+                    f"{completion.command}: {completion.error_meaning or completion.result}",
+                    completion.error_code,
                 )
         try:
             response = parse_cmgs_response(send.lines)
@@ -156,13 +161,15 @@ class RadioDriver:
             return SendAccepted(None, None)
         return SendAccepted(response.instance, response.message_reference)
 
-    # --- the loop ----------------------------------------------------------------------------------------------
+    # --- the loop ---
 
     async def run(self) -> None:
         """Run until cancelled."""
         while True:
             try:
-                link = await SerialLink.open(self.settings.port, self.settings.baud, rtscts=self.settings.rtscts)
+                link = await SerialLink.open(
+                    self.settings.port, self.settings.baud, rtscts=self.settings.rtscts
+                )
             except LinkError as exc:
                 self._set_state("down", str(exc))
                 self.status.counters["open_failures"] += 1
@@ -211,7 +218,9 @@ class RadioDriver:
                 continue
             completion = await self._command(link, command, None, self.settings.command_timeout_s)
             if not completion.ok:
-                log.warning("radio %s: %s -> %s", self.name, command, completion.error_meaning or completion.result)
+                log.warning(
+                    "radio %s: %s -> %s", self.name, command, completion.error_meaning or completion.result
+                )
         completion = await self._command(link, "AT+CNUMF?", None, self.settings.command_timeout_s)
         if completion.ok:
             try:
@@ -245,9 +254,9 @@ class RadioDriver:
         if (self.signal_dbm, self.registration) != before:
             self.on_state()
 
-    async def _command(self, link: SerialLink, command: str, data_hex: str | None, timeout_s: float) -> (
-        CommandCompleted
-    ):
+    async def _command(
+        self, link: SerialLink, command: str, data_hex: str | None, timeout_s: float
+    ) -> CommandCompleted:
         """Run one command now (the caller holds the line); LinkError when the radio stops answering."""
         future: asyncio.Future[CommandCompleted] = asyncio.get_running_loop().create_future()
         self._pending = future
@@ -268,7 +277,9 @@ class RadioDriver:
         try:
             await self._line.acquire()
             for command, data_hex in job.commands:
-                completion = await self._command(link, command, data_hex, job.timeout_s or self.settings.command_timeout_s)
+                completion = await self._command(
+                    link, command, data_hex, job.timeout_s or self.settings.command_timeout_s
+                )
                 results.append(completion)
                 if not completion.ok:
                     break
@@ -302,7 +313,9 @@ class RadioDriver:
     async def _tick(self) -> None:
         while True:
             deadline = self._protocol.next_deadline()
-            delay = POLL_TICK_S if deadline is None else max(0.0, min(POLL_TICK_S, deadline - time.monotonic()))
+            delay = (
+                POLL_TICK_S if deadline is None else max(0.0, min(POLL_TICK_S, deadline - time.monotonic()))
+            )
             await asyncio.sleep(delay)
             self._dispatch(self._protocol.poll(time.monotonic()))
 

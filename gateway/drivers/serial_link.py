@@ -49,7 +49,12 @@ class SerialLink:
 
         def _open() -> serial.SerialBase:
             return serial.serial_for_url(
-                url, baudrate=baudrate, timeout=READ_TIMEOUT_S, write_timeout=2.0, rtscts=rtscts, exclusive=True
+                url,
+                baudrate=baudrate,
+                timeout=READ_TIMEOUT_S,
+                write_timeout=2.0,
+                rtscts=rtscts,
+                exclusive=True,
             )
 
         try:
@@ -78,12 +83,10 @@ class SerialLink:
             self._loop.call_soon_threadsafe(self._enqueue, item)
 
     def _enqueue(self, item: bytes | _Closed) -> None:
-        try:
+        # When the consumer is far behind, dropping bytes is better than growing without bound: the framer
+        # above resynchronises on the next line end.
+        with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            # The consumer is far behind; dropping bytes is better than growing without bound. The framer
-            # above resynchronises on the next line end.
-            pass
 
     async def read(self) -> bytes:
         """The next chunk of bytes; raises LinkError when the device has gone."""
