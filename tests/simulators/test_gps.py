@@ -290,3 +290,12 @@ def test_cli_refuses_a_regular_file(run_sim: type[SimProcess], link: Path) -> No
 def _no_leftover_links(link: Path) -> Iterator[None]:
     yield
     assert not link.is_symlink()
+
+
+@pytest.mark.parametrize(("stall", "expected"), [(None, 100.0), (Outage(after_s=0.0, for_s=5.0), 105.0)])
+def test_stall_holds_the_next_epoch_until_the_window_ends(
+    stall: Outage | None, expected: float, link: Path
+) -> None:
+    sim = GpsSimulator(link, faults=GpsFaults(stall=stall))
+    sim._on_reader_opened(100.0)
+    assert sim._next_deadline() == expected
