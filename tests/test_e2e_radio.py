@@ -1,0 +1,378 @@
+"""TETRA end to end: patrol-sim radio on a pty -> patrol-gateway run -> real mosquitto, and commands back."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.protocols import sds
+from gateway.schemas import validate
+from tests.broker import Mosquitto
+from tests.harness import Process, Recorder, publish, start_gateway, start_simulator, write_config
+
+GW = "base-1"
+RADIO_ISSI = 9000
+UNITS = {"1234567": "P-1", "2269001": "P-2", "23404": "P-3", "3000001": "P-4", "4000001": "P-5"}
+FLEET_BASE = 1001001
+LIP_STEP_DEG = 360 / 2**25  # the coarsest LIP coordinate step (longitude)
+
+
+def gateway_config(tmp_path: Path, broker: Mosquitto, link: Path, units: dict[str, str] | None = None) -> Path:
+    table = "\n".join(f'"{issi}" = "{unit}"' for issi, unit in (units or UNITS).items())
+    return write_config(
+        tmp_path / "gateway.toml",
+        f"""
+[gateway]
+id = "{GW}"
+health_interval_s = 0.5
+
+[mqtt]
+url = "{broker.url}"
+reconnect_min_s = 0.1
+reconnect_max_s = 0.5
+
+[[radios]]
+port = "{link}"
+name = "base"
+poll_interval_s = 1
+command_timeout_s = 1
+reconnect_min_s = 0.1
+reconnect_max_s = 0.5
+send_retry_backoff_s = 0.1
+
+[units]
+{table}
+
+[status_codes]
+"8002" = "available"
+"8004" = "on scene"
+
+[spool]
+path = "{tmp_path / 'spool.db'}"
+""",
+    )
+
+
+@pytest.fixture
+def processes() -> Any:
+    started: list[Process] = []
+    yield started
+    for process in reversed(started):
+        process.stop()
+
+
+def payloads(recorder: Recorder, suffix: str) -> list[dict[str, Any]]:
+    return [m.json() for m in recorder.on(suffix)]
+
+
+def radio_state(recorder: Recorder, state: str) -> Any:
+    def check(_: Any) -> bool:
+        states = payloads(recorder, f"/gateways/{GW}/radios/base")
+        return bool(states) and states[-1]["state"] == state
+
+    return check
+
+
+def test_scripted_traffic_arrives_on_the_right_topics(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    concat = sds.split_text(
+        "Patrola P-6: nesreča na obvoznici, dva vozila, ena oseba poškodovana. Zaprt desni pas proti Kranju.",
+        max_bits=300,
+        first_message_reference=40,
+        concat_reference=0xC9,
+    )
+    assert len(concat) > 1
+    concat_lines = [line for part in concat for line in (f"+CTSDSR: 12,6000001,0,{RADIO_ISSI},0,{part.bits}", part.hex())]
+    script = tmp_path / "traffic.script"
+    script.write_text(
+        "\n".join(
+            [
+                "# real vectors from tetra.md, in the order a base station might hear them",
+                f"@1 +CTSDSR: 12,2269001,0,{RADIO_ISSI},0,84",
+                "0A112853A9FF4D4FFFE810",
+                "+CTSDSR: 13,1234567,0,2345678,0,16",
+                "8004",
+                f"+CTSDSR: 12,3000001,0,{RADIO_ISSI},0,84",
+                "0A0BA7D5B95BC50AFFE16",
+                "+CTSDSR: 12,1234567,0,4378565,0,88",
+                "0A30000000000007FFE810",
+                f"+CTSDSR: 12,23404,0,{RADIO_ISSI},0,112",
+                "82040801476A61746A616A676A61",
+                f"+CTSDSR: 12,4000001,0,{RADIO_ISSI},0,104",
+                "0A4E73DDA841F55809493CC081",
+                "# a header whose payload never comes",
+                f"+CTSDSR: 12,5000001,0,{RADIO_ISSI},0,84",
+                f"+CTSDSR: 12,5000002,0,{RADIO_ISSI},0,120",
+                "82029C01746573746D657373616765",
+                f"+CTSDSR: 13,2269001,0,{RADIO_ISSI},0,16",
+                "0000",
+                "+CTICN: 7,0,0,0,4000001,1,1,0,1,1,0,9000,15",
+                "+ENCR: 15,1,0",
+                *concat_lines,
+                "@0.2 +CTSDSR: 13,1234567,0,2345678,0,16",
+                "8002",
+            ]
+        )
+        + "\n"
+    )
+    link = tmp_path / "radio0"
+    sim_log = tmp_path / "radio.log"
+    processes.append(
+        start_simulator(
+            "radio", link, "--issi", str(RADIO_ISSI), "--script", str(script), "--log", str(sim_log), log=tmp_path / "s"
+        )
+    )
+    recorder = Recorder(mosquitto.port)
+    try:
+        processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
+        recorder.wait_for(
+            lambda _: any(p["hex"] == "8002" for p in payloads(recorder, "/units/P-1/status")),
+            what="the last scripted status",
+        )
+        recorder.wait_for(lambda _: len(payloads(recorder, "/units/6000001/text")) == 1, what="the joined text")
+
+        motorola = payloads(recorder, "/units/P-2/position")[0]
+        assert motorola["lon"] == pytest.approx(26.044346, abs=1e-6)
+        assert motorola["lat"] == pytest.approx(44.938642, abs=1e-6)
+        assert motorola["source"] == "lip" and motorola["issi"] == 2269001 and motorola["fix"] == "2d"
+        assert motorola["reason"] == "max_interval_exceeded" and "accuracy_m" not in motorola
+
+        sepura = payloads(recorder, "/units/P-4/position")[0]
+        assert sepura["lon"] == pytest.approx(-97.748891, abs=1e-6)  # western: negative
+        assert sepura["lat"] == pytest.approx(30.565692, abs=1e-6)
+        assert sepura["accuracy_m"] == 200
+
+        no_position = payloads(recorder, "/units/P-1/position")[0]
+        assert no_position["fix"] == "none" and "lat" not in no_position and "lon" not in no_position
+
+        long_report = payloads(recorder, "/units/P-5/position")[0]
+        assert long_report["lon"] == pytest.approx(11.015854, abs=1e-6)
+        assert long_report["lat"] == pytest.approx(52.234218, abs=1e-6)
+        assert long_report["time"][8:19] == "14T15:29:42"
+
+        statuses = payloads(recorder, "/units/P-1/status")
+        assert [(s["code"], s["hex"], s.get("label"), s["to"]) for s in statuses] == [
+            (0x8004, "8004", "on scene", 2345678),
+            (0x8002, "8002", "available", 2345678),
+        ]
+
+        text = payloads(recorder, "/units/P-3/text")[0]
+        assert text["text"] == "Gjatjajgja" and text["issi"] == 23404 and text["to"] == RADIO_ISSI
+        unmapped = payloads(recorder, "/units/5000002/text")[0]
+        assert unmapped["text"] == "testmessage" and unmapped["unit"] == "5000002"
+        joined = payloads(recorder, "/units/6000001/text")[0]
+        assert joined["text"].startswith("Patrola P-6") and joined["text"].endswith("proti Kranju.")
+
+        emergencies = {e["kind"]: e for e in payloads(recorder, "/emergency")}
+        assert emergencies["status"]["unit"] == "P-2" and emergencies["status"]["code"] == 0
+        assert emergencies["status"]["position"]["lat"] == pytest.approx(44.938642, abs=1e-6)
+        assert emergencies["call"]["unit"] == "P-5" and emergencies["call"]["issi"] == 4000001
+        assert payloads(recorder, "/units/5000001/position") == [], "the header without payload was dropped"
+
+        for message in recorder.messages:
+            kind = message.topic.split("/")[-1]
+            if message.topic.startswith("patrol/units/"):
+                validate(kind, message.json())
+
+        sent = sim_log.read_text().splitlines()
+        assert "AT+CMGS=23404,32" in sent and sent[sent.index("AT+CMGS=23404,32") + 1] == "82100008"
+        health = payloads(recorder, f"/gateways/{GW}/health")
+        recorder.wait_for(
+            lambda _: payloads(recorder, f"/gateways/{GW}/health")[-1]["devices"]["base"]["counters"].get(
+                "sds_header_expired", 0
+            )
+            >= 1,
+            what="the expired header counted in health",
+        )
+        assert health
+    finally:
+        recorder.close()
+
+
+def test_dispatcher_commands_go_out_as_at_commands_with_results(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    link = tmp_path / "radio0"
+    sim_log = tmp_path / "radio.log"
+    processes.append(
+        start_simulator("radio", link, "--issi", str(RADIO_ISSI), "--log", str(sim_log), log=tmp_path / "sim.out")
+    )
+    recorder = Recorder(mosquitto.port)
+    try:
+        processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
+        recorder.wait_for(radio_state(recorder, "up"), what="the radio up")
+        cmd = f"patrol/gateways/{GW}/cmd"
+        publish(mosquitto.port, f"{cmd}/send_status", {"id": "s-1", "to": "P-1", "code": "8003"})
+        publish(mosquitto.port, f"{cmd}/send_text", {"id": "t-1", "to": 2269001, "text": "Javite se na 112."})
+        publish(mosquitto.port, f"{cmd}/send_status", {"id": "bad-1", "to": "P-1", "code": "80G3"})
+        publish(mosquitto.port, f"{cmd}/send_text", b"{not json")
+
+        def results(_: Any) -> bool:
+            got = payloads(recorder, "/result")
+            states = {(r.get("id"), r.get("state")) for r in got}
+            return {("s-1", "sent"), ("t-1", "sent"), ("t-1", "delivered"), ("bad-1", None)} <= states and any(
+                "id" not in r for r in got
+            )
+
+        recorder.wait_for(results, what="all results")
+        by_id = defaultdict(list)
+        for result in payloads(recorder, "/result"):
+            validate("command-result", result)
+            by_id[result.get("id")].append(result)
+        assert [r["state"] for r in by_id["s-1"]] == ["sent"] and by_id["s-1"][0]["ok"] is True
+        assert [r["state"] for r in by_id["t-1"]] == ["sent", "delivered"]
+        assert by_id["bad-1"][0]["ok"] is False and "hex" in by_id["bad-1"][0]["error"]
+        assert by_id[None][0]["ok"] is False and "JSON" in by_id[None][0]["error"]
+
+        sent = sim_log.read_text().splitlines()
+        status_at = sent.index("AT+CMGS=1234567,16")
+        assert sent[status_at - 1] == "AT+CTSDS=13,0" and sent[status_at + 1] == "8003"
+        text_at = next(i for i, line in enumerate(sent) if line.startswith("AT+CMGS=2269001,"))
+        assert sent[text_at - 1] == "AT+CTSDS=12,0"
+        bits = int(sent[text_at].split(",")[1])
+        from gateway.protocols.bits import SdsPayload
+
+        message = sds.decode_sds(12, SdsPayload.from_hex(sent[text_at + 1], bits))
+        assert isinstance(message, sds.TextMessage) and message.text == "Javite se na 112." and message.needs_report
+        assert not any("80G3" in line for line in sent), "a bad command sends nothing"
+    finally:
+        recorder.close()
+
+
+def test_refused_send_is_retried_then_reported_failed(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    link = tmp_path / "radio0"
+    sim_log = tmp_path / "radio.log"
+    processes.append(
+        start_simulator("radio", link, "--fail-sends", "--log", str(sim_log), log=tmp_path / "sim.out")
+    )
+    recorder = Recorder(mosquitto.port)
+    try:
+        processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
+        recorder.wait_for(radio_state(recorder, "up"), what="the radio up")
+        publish(mosquitto.port, f"patrol/gateways/{GW}/cmd/send_status", {"id": "s-9", "to": 1234567, "code": 32770})
+        recorder.wait_for(lambda _: bool(payloads(recorder, "/result")), what="the result")
+        result = payloads(recorder, "/result")[0]
+        assert result["ok"] is False and result["state"] == "failed" and "31" in result["error"]
+        attempts = [line for line in sim_log.read_text().splitlines() if line == "AT+CMGS=1234567,16"]
+        assert len(attempts) == 1 + 3, "the first try and the configured 3 retries"
+    finally:
+        recorder.close()
+
+
+def fleet_positions_after(recorder: Recorder, count: int) -> Any:
+    def check(_: Any) -> bool:
+        return sum(1 for m in recorder.messages if m.topic.endswith("/position")) >= count
+
+    return check
+
+
+@pytest.mark.parametrize("fault", ["--reboot-after", "unplug"])
+def test_radio_reboot_and_unplug_mid_stream_are_survived(
+    fault: str, tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    link = tmp_path / "radio0"
+    sim_log = tmp_path / "radio.log"
+    extra = ["--reboot-after", "2"] if fault == "--reboot-after" else []
+    sim = start_simulator(
+        "radio", link, "--fleet", "5", "--rate", "10", "--log", str(sim_log), *extra, log=tmp_path / "sim.out"
+    )
+    processes.append(sim)
+    recorder = Recorder(mosquitto.port)
+    try:
+        gateway = start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out")
+        processes.append(gateway)
+        recorder.wait_for(fleet_positions_after(recorder, 5), what="fleet traffic")
+        if fault == "unplug":
+            sim.signal(signal.SIGUSR1)
+        recorder.wait_for(radio_state(recorder, "down"), what="the radio seen down")
+        if fault == "unplug":
+            sim.signal(signal.SIGUSR1)
+        recorder.wait_for(radio_state(recorder, "up"), what="the radio up again")
+        before = sum(1 for m in recorder.messages if m.topic.endswith("/position"))
+        recorder.wait_for(fleet_positions_after(recorder, before + 10), what="traffic after recovery")
+        registrations = [line for line in sim_log.read_text().splitlines() if line == "AT+CTSP=1,3,130"]
+        assert len(registrations) >= 2, "the init sequence ran again after recovery"
+        assert gateway.popen.poll() is None
+        availability = [m.payload for m in recorder.on(f"/gateways/{GW}/availability")]
+        assert availability == [b"online"]
+    finally:
+        recorder.close()
+
+
+@pytest.mark.slow
+def test_fleet_of_50_at_20_per_second_for_a_minute_arrives_complete(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    link = tmp_path / "radio0"
+    manifest = tmp_path / "manifest.jsonl"
+    sim = start_simulator(
+        "radio",
+        link,
+        "--fleet",
+        "50",
+        "--rate",
+        "20",
+        "--emergency-every",
+        "10",
+        "--manifest",
+        str(manifest),
+        "--seed",
+        "7",
+        log=tmp_path / "sim.out",
+    )
+    processes.append(sim)
+    recorder = Recorder(mosquitto.port)
+    try:
+        units = {str(FLEET_BASE + n): f"CAR-{n:02d}" for n in range(50)}
+        processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link, units), tmp_path / "gw.out"))
+
+        def emitted() -> int:
+            return len(manifest.read_text().splitlines()) if manifest.exists() else 0
+
+        recorder.wait_for(lambda _: emitted() >= 20 * 60, timeout=120, what="a minute of fleet traffic")
+        sim.stop()
+        records = [json.loads(line) for line in manifest.read_text().splitlines()]
+        expected: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for record in records:
+            kind = {"lip_short": "position", "lip_long": "position"}.get(record["kind"], record["kind"])
+            expected[(units[str(record["issi"])], kind)].append(record)
+        total = sum(len(v) for v in expected.values())
+
+        def arrived(_: Any) -> bool:
+            return sum(1 for m in recorder.messages if m.topic.split("/")[-1] in ("position", "status", "text")) >= total
+
+        recorder.wait_for(arrived, timeout=120, what=f"all {total} fleet messages")
+        got: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for message in recorder.messages:
+            parts = message.topic.split("/")
+            if parts[1] == "units" and parts[3] in ("position", "status", "text"):
+                got[(parts[2], parts[3])].append(message.json())
+        assert set(got) == set(expected)
+        for key, records_for_key in expected.items():
+            received = got[key]
+            assert len(received) == len(records_for_key), f"{key}: {len(received)} of {len(records_for_key)}"
+            for record, payload in zip(records_for_key, received, strict=True):
+                values = record["values"]
+                if key[1] == "position":
+                    assert payload["lat"] == pytest.approx(values["lat"], abs=LIP_STEP_DEG)
+                    assert payload["lon"] == pytest.approx(values["lon"], abs=LIP_STEP_DEG)
+                elif key[1] == "status":
+                    assert payload["code"] == values["code"], key
+                else:
+                    assert payload["text"] == values["text"], key
+        emergencies = [m.json() for m in recorder.messages if m.topic.endswith("/emergency")]
+        expected_emergencies = sum(1 for r in records if r["kind"] == "status" and r["values"]["code"] == 0)
+        assert expected_emergencies >= 1
+        assert len([e for e in emergencies if e["kind"] == "status"]) == expected_emergencies
+        seqs = [m.json()["seq"] for m in recorder.messages if m.topic.startswith("patrol/units/")]
+        assert len(seqs) == len(set(seqs))
+    finally:
+        recorder.close()
