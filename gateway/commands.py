@@ -7,6 +7,7 @@ with ``{"ok": false, "error": ...}`` and nothing else changes.
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +100,7 @@ def _destination(value: Any, units: dict[str, str]) -> Destination:
     if not isinstance(value, str) or not value.strip():
         raise CommandError("'to' must be an ISSI/GSSI (digits) or a unit id from the units table")
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # str.isdigit() alone also takes "²", which int() refuses
         number = int(text)
         if not 0 < number <= MAX_ADDRESS:
             raise CommandError(f"'to' {text} is not an ISSI/GSSI (1..{MAX_ADDRESS})")
@@ -116,10 +117,10 @@ def _status_code(value: Any) -> int:
     if isinstance(value, int):
         code = value
     elif isinstance(value, str) and len(value) == 4:
-        try:
-            code = int(value, 16)
-        except ValueError:
-            raise CommandError(f"'code' {value!r} is not 4 hex digits") from None
+        # int(_, 16) alone would also take "0x12", "+123", "1_00" and " 802"
+        if not all(c in string.hexdigits for c in value):
+            raise CommandError(f"'code' {value!r} is not 4 hex digits")
+        code = int(value, 16)
     else:
         raise CommandError("'code' must be an integer 0..65535 or 4 hex digits such as \"8002\"")
     if not 0 <= code <= 0xFFFF:
