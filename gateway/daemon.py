@@ -23,7 +23,7 @@ from gateway.policy import PositionReporter
 from gateway.protocols.nmea import GnssFix
 from gateway.radio_service import RadioService
 from gateway.sd_notify import notify, watchdog_interval_s
-from gateway.spool import Spool
+from gateway.spool import Spool, SpoolStats
 from gateway.timefmt import iso_ms, utc_now
 from gateway.topics import Topics
 
@@ -31,6 +31,24 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET_S = 3.5
 """Of the 5 s a SIGTERM allows, what the MQTT flush may take; the rest is for closing devices."""
+
+
+def spool_health(stats: SpoolStats) -> dict[str, Any]:
+    """The spool part of the health payload: absent values omitted, drops (and expiries) by class."""
+    out: dict[str, Any] = {
+        "depth": stats.depth,
+        "bytes": stats.bytes,
+        "depth_by_class": dict(stats.depth_by_class),
+        "drops": dict(stats.drops_by_class),
+        "expired": dict(stats.expired_by_class),
+        "committed": stats.committed,
+        "acked": stats.acked,
+    }
+    if stats.oldest_age_s is not None:
+        out["oldest_age_s"] = round(stats.oldest_age_s, 3)
+    if stats.recovered_from is not None:
+        out["recovered_from"] = stats.recovered_from
+    return out
 
 
 class Gateway:
@@ -94,7 +112,7 @@ class Gateway:
             "version": __version__,
             "time": iso_ms(utc_now()),
             "uptime_s": round(time.monotonic() - self.started, 1),
-            "spool": stats.as_dict(),
+            "spool": spool_health(stats),
             "mqtt": self.bridge.stats(),
             "devices": {status.name: status.snapshot() for status in self.device_statuses()},
         }

@@ -112,7 +112,7 @@ class RadioService:
 
     def _publish_radio_state(self, driver: RadioDriver) -> None:
         body: dict[str, Any] = {
-            "radio": driver.name,
+            "name": driver.name,
             "port": driver.settings.port,
             "state": driver.status.state,
             "time": iso_ms(utc_now()),

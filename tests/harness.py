@@ -38,7 +38,9 @@ class Message:
 class Recorder:
     """A paho subscriber on its own thread; ``wait_for`` blocks until a predicate over the messages holds."""
 
-    def __init__(self, port: int, topics: Iterable[str] = ("patrol/#",), client_id: str | None = None) -> None:
+    def __init__(
+        self, port: int, topics: Iterable[str] = ("patrol/#",), client_id: str | None = None
+    ) -> None:
         self.messages: list[Message] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
@@ -67,7 +69,9 @@ class Recorder:
         with self._cond:
             return [m for m in self.messages if m.topic.endswith(topic_suffix)]
 
-    def wait_for(self, predicate: Callable[[list[Message]], bool], timeout: float = WAIT_S, what: str = "") -> None:
+    def wait_for(
+        self, predicate: Callable[[list[Message]], bool], timeout: float = WAIT_S, what: str = ""
+    ) -> None:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not predicate(self.messages):
@@ -92,7 +96,9 @@ class Recorder:
 
 def publish(port: int, topic: str, payload: dict[str, Any] | bytes, *, qos: int = 1) -> None:
     """Publish one message as a dispatcher would, and wait until the broker has it."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"dispatcher-{os.getpid()}-{time.monotonic_ns()}")
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"dispatcher-{os.getpid()}-{time.monotonic_ns()}"
+    )
     client.connect("127.0.0.1", port)
     client.loop_start()
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -122,7 +128,9 @@ class Process:
         deadline = time.monotonic() + timeout
         while text not in self.output():
             if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.popen.args} exited {self.popen.returncode}:\n{self.output()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.popen.args} exited {self.popen.returncode}:\n{self.output()[-3000:]}"
+                )
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no {text!r} from {self.popen.args}:\n{self.output()[-3000:]}")
             time.sleep(0.02)  # polling a log file: there is no event to wait on

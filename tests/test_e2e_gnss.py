@@ -45,7 +45,7 @@ silence_timeout_s = 1.0
 {lines}
 
 [spool]
-path = "{tmp_path / 'spool.db'}"
+path = "{tmp_path / "spool.db"}"
 """,
     )
 
@@ -76,15 +76,24 @@ def processes() -> Any:
 @pytest.mark.recorded
 @pytest.mark.parametrize("name", LOGS)
 def test_recorded_log_through_gateway_agrees_with_gpsd(
-    gpsd_data: Path, name: str, tmp_path: Path, mosquitto: Mosquitto, recorder: Recorder, processes: list[Process]
+    gpsd_data: Path,
+    name: str,
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    recorder: Recorder,
+    processes: list[Process],
 ) -> None:
     expected = {
-        time: tpv for time, tpv in gpsd_epochs(gpsd_data / f"{name}.log.chk").items() if tpv.get("mode", 0) >= 2
+        time: tpv
+        for time, tpv in gpsd_epochs(gpsd_data / f"{name}.log.chk").items()
+        if tpv.get("mode", 0) >= 2
     }
     assert expected, "the log has epochs with a fix"
     link = tmp_path / "gps0"
     processes.append(
-        start_simulator("gps", link, "--nmea", str(gpsd_data / f"{name}.log"), "--rate", "0", log=tmp_path / "sim.out")
+        start_simulator(
+            "gps", link, "--nmea", str(gpsd_data / f"{name}.log"), "--rate", "0", log=tmp_path / "sim.out"
+        )
     )
     processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
 
@@ -135,6 +144,8 @@ def test_receiver_unplugged_and_back_resumes_positions(
     sim.signal(signal.SIGUSR1)  # plug back in
     recorder.wait_for(lambda _: len(positions(recorder)) >= before + 5, what="positions after replug")
     recorder.wait_for(gnss_state("up"), what="the receiver up again")
+    for health in recorder.on(f"/gateways/{GW}/health"):
+        validate("health", health.json())
     assert availability(recorder) == ["online"], "availability stayed online throughout"
 
 
@@ -157,7 +168,8 @@ def test_broker_stopped_and_started_positions_resume(
     second = Recorder(mosquitto.port)
     try:
         second.wait_for(
-            lambda _: any(p["seq"] > last_seq + 20 for p in positions(second)), what="positions after the outage"
+            lambda _: any(p["seq"] > last_seq + 20 for p in positions(second)),
+            what="positions after the outage",
         )
         assert gateway.popen.poll() is None, "the gateway was not restarted"
         assert [m.payload for m in second.on(f"/gateways/{GW}/availability")][-1] == b"online"

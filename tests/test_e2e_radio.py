@@ -22,7 +22,9 @@ FLEET_BASE = 1001001
 LIP_STEP_DEG = 360 / 2**25  # the coarsest LIP coordinate step (longitude)
 
 
-def gateway_config(tmp_path: Path, broker: Mosquitto, link: Path, units: dict[str, str] | None = None) -> Path:
+def gateway_config(
+    tmp_path: Path, broker: Mosquitto, link: Path, units: dict[str, str] | None = None
+) -> Path:
     table = "\n".join(f'"{issi}" = "{unit}"' for issi, unit in (units or UNITS).items())
     return write_config(
         tmp_path / "gateway.toml",
@@ -53,7 +55,7 @@ send_retry_backoff_s = 0.1
 "8004" = "on scene"
 
 [spool]
-path = "{tmp_path / 'spool.db'}"
+path = "{tmp_path / "spool.db"}"
 """,
     )
 
@@ -88,7 +90,9 @@ def test_scripted_traffic_arrives_on_the_right_topics(
         concat_reference=0xC9,
     )
     assert len(concat) > 1
-    concat_lines = [line for part in concat for line in (f"+CTSDSR: 12,6000001,0,{RADIO_ISSI},0,{part.bits}", part.hex())]
+    concat_lines = [
+        line for part in concat for line in (f"+CTSDSR: 12,6000001,0,{RADIO_ISSI},0,{part.bits}", part.hex())
+    ]
     script = tmp_path / "traffic.script"
     script.write_text(
         "\n".join(
@@ -125,7 +129,15 @@ def test_scripted_traffic_arrives_on_the_right_topics(
     sim_log = tmp_path / "radio.log"
     processes.append(
         start_simulator(
-            "radio", link, "--issi", str(RADIO_ISSI), "--script", str(script), "--log", str(sim_log), log=tmp_path / "s"
+            "radio",
+            link,
+            "--issi",
+            str(RADIO_ISSI),
+            "--script",
+            str(script),
+            "--log",
+            str(sim_log),
+            log=tmp_path / "s",
         )
     )
     recorder = Recorder(mosquitto.port)
@@ -135,7 +147,9 @@ def test_scripted_traffic_arrives_on_the_right_topics(
             lambda _: any(p["hex"] == "8002" for p in payloads(recorder, "/units/P-1/status")),
             what="the last scripted status",
         )
-        recorder.wait_for(lambda _: len(payloads(recorder, "/units/6000001/text")) == 1, what="the joined text")
+        recorder.wait_for(
+            lambda _: len(payloads(recorder, "/units/6000001/text")) == 1, what="the joined text"
+        )
 
         motorola = payloads(recorder, "/units/P-2/position")[0]
         assert motorola["lon"] == pytest.approx(26.044346, abs=1e-6)
@@ -179,15 +193,21 @@ def test_scripted_traffic_arrives_on_the_right_topics(
             kind = message.topic.split("/")[-1]
             if message.topic.startswith("patrol/units/"):
                 validate(kind, message.json())
+            elif "/radios/" in message.topic:
+                validate("radio", message.json())
+            elif kind == "health":
+                validate("health", message.json())
 
         sent = sim_log.read_text().splitlines()
         assert "AT+CMGS=23404,32" in sent and sent[sent.index("AT+CMGS=23404,32") + 1] == "82100008"
         health = payloads(recorder, f"/gateways/{GW}/health")
         recorder.wait_for(
-            lambda _: payloads(recorder, f"/gateways/{GW}/health")[-1]["devices"]["base"]["counters"].get(
-                "sds_header_expired", 0
-            )
-            >= 1,
+            lambda _: (
+                payloads(recorder, f"/gateways/{GW}/health")[-1]["devices"]["base"]["counters"].get(
+                    "sds_header_expired", 0
+                )
+                >= 1
+            ),
             what="the expired header counted in health",
         )
         assert health
@@ -201,7 +221,9 @@ def test_dispatcher_commands_go_out_as_at_commands_with_results(
     link = tmp_path / "radio0"
     sim_log = tmp_path / "radio.log"
     processes.append(
-        start_simulator("radio", link, "--issi", str(RADIO_ISSI), "--log", str(sim_log), log=tmp_path / "sim.out")
+        start_simulator(
+            "radio", link, "--issi", str(RADIO_ISSI), "--log", str(sim_log), log=tmp_path / "sim.out"
+        )
     )
     recorder = Recorder(mosquitto.port)
     try:
@@ -216,9 +238,12 @@ def test_dispatcher_commands_go_out_as_at_commands_with_results(
         def results(_: Any) -> bool:
             got = payloads(recorder, "/result")
             states = {(r.get("id"), r.get("state")) for r in got}
-            return {("s-1", "sent"), ("t-1", "sent"), ("t-1", "delivered"), ("bad-1", None)} <= states and any(
-                "id" not in r for r in got
-            )
+            return {
+                ("s-1", "sent"),
+                ("t-1", "sent"),
+                ("t-1", "delivered"),
+                ("bad-1", None),
+            } <= states and any("id" not in r for r in got)
 
         recorder.wait_for(results, what="all results")
         by_id = defaultdict(list)
@@ -239,7 +264,11 @@ def test_dispatcher_commands_go_out_as_at_commands_with_results(
         from gateway.protocols.bits import SdsPayload
 
         message = sds.decode_sds(12, SdsPayload.from_hex(sent[text_at + 1], bits))
-        assert isinstance(message, sds.TextMessage) and message.text == "Javite se na 112." and message.needs_report
+        assert (
+            isinstance(message, sds.TextMessage)
+            and message.text == "Javite se na 112."
+            and message.needs_report
+        )
         assert not any("80G3" in line for line in sent), "a bad command sends nothing"
     finally:
         recorder.close()
@@ -257,7 +286,11 @@ def test_refused_send_is_retried_then_reported_failed(
     try:
         processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
         recorder.wait_for(radio_state(recorder, "up"), what="the radio up")
-        publish(mosquitto.port, f"patrol/gateways/{GW}/cmd/send_status", {"id": "s-9", "to": 1234567, "code": 32770})
+        publish(
+            mosquitto.port,
+            f"patrol/gateways/{GW}/cmd/send_status",
+            {"id": "s-9", "to": 1234567, "code": 32770},
+        )
         recorder.wait_for(lambda _: bool(payloads(recorder, "/result")), what="the result")
         result = payloads(recorder, "/result")[0]
         assert result["ok"] is False and result["state"] == "failed" and "31" in result["error"]
@@ -347,7 +380,10 @@ def test_fleet_of_50_at_20_per_second_for_a_minute_arrives_complete(
         total = sum(len(v) for v in expected.values())
 
         def arrived(_: Any) -> bool:
-            return sum(1 for m in recorder.messages if m.topic.split("/")[-1] in ("position", "status", "text")) >= total
+            return (
+                sum(1 for m in recorder.messages if m.topic.split("/")[-1] in ("position", "status", "text"))
+                >= total
+            )
 
         recorder.wait_for(arrived, timeout=120, what=f"all {total} fleet messages")
         got: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -374,5 +410,57 @@ def test_fleet_of_50_at_20_per_second_for_a_minute_arrives_complete(
         assert len([e for e in emergencies if e["kind"] == "status"]) == expected_emergencies
         seqs = [m.json()["seq"] for m in recorder.messages if m.topic.startswith("patrol/units/")]
         assert len(seqs) == len(set(seqs))
+    finally:
+        recorder.close()
+
+
+def test_hostile_radio_garbage_split_odd_hex_missing_payloads(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    """Everything a bad radio does at once: nothing wrong is published, everything decodable arrives."""
+    link = tmp_path / "radio0"
+    manifest = tmp_path / "manifest.jsonl"
+    faults = ["--split", "--garbage", "0.2", "--odd-hex", "--cme-on-open", "--missing-payload", "0.1"]
+    sim = start_simulator(
+        "radio",
+        link,
+        "--fleet",
+        "10",
+        "--rate",
+        "20",
+        "--manifest",
+        str(manifest),
+        "--seed",
+        "3",
+        *faults,
+        log=tmp_path / "sim.out",
+    )
+    processes.append(sim)
+    recorder = Recorder(mosquitto.port)
+    try:
+        units = {str(FLEET_BASE + n): f"CAR-{n:02d}" for n in range(10)}
+        processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link, units), tmp_path / "gw.out"))
+        recorder.wait_for(fleet_positions_after(recorder, 100), timeout=60, what="traffic through the faults")
+        sim.stop()
+        records = [json.loads(line) for line in manifest.read_text().splitlines()]
+        sent_positions = [
+            (units[str(r["issi"])], r["values"]["lat"], r["values"]["lon"])
+            for r in records
+            if r["kind"].startswith("lip")
+        ]
+        positions = [m.json() for m in recorder.messages if m.topic.endswith("/position")]
+        for position in positions:
+            validate("position", position)
+            assert any(
+                unit == position["unit"]
+                and abs(lat - position["lat"]) <= LIP_STEP_DEG
+                and abs(lon - position["lon"]) <= LIP_STEP_DEG
+                for unit, lat, lon in sent_positions
+            ), f"published a position the fleet never sent: {position}"
+        statuses = [m.json() for m in recorder.messages if m.topic.endswith("/status")]
+        sent_codes = {(units[str(r["issi"])], r["values"]["code"]) for r in records if r["kind"] == "status"}
+        assert all((s["unit"], s["code"]) in sent_codes for s in statuses)
+        states = payloads(recorder, f"/gateways/{GW}/radios/base")
+        assert "up" in [s["state"] for s in states]
     finally:
         recorder.close()
