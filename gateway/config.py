@@ -20,9 +20,8 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from gateway.errors import ConfigError
 
@@ -287,16 +286,19 @@ class Settings(BaseSettings):
             out[str(int(issi))] = unit
         return out
 
-    @model_validator(mode="after")
-    def _radio_names(self) -> Settings:
+    @field_validator("radios")
+    @classmethod
+    def _radio_names(cls, radios: list[RadioSection]) -> list[RadioSection]:
+        # A field validator, not a model validator: its error then names the key `radios` and shows the
+        # radios alone, not the whole configuration with its secrets.
         seen: set[str] = set()
-        for index, radio in enumerate(self.radios):
+        for index, radio in enumerate(radios):
             if radio.name is None:
                 radio.name = f"radio{index}"
             if radio.name in seen:
                 raise ValueError(f"radio names must be unique; {radio.name!r} is used twice")
             seen.add(radio.name)
-        return self
+        return radios
 
     @classmethod
     def settings_customise_sources(
@@ -362,6 +364,8 @@ def load_settings(path: Path | str | None = None, *, required: bool = False) -> 
         raise ConfigError(f"{file_path}: configuration file not found")
     try:
         return Settings(**data)
+    except SettingsError as exc:  # an environment variable holding a list or table that is not JSON
+        raise ConfigError(f"invalid configuration (environment): {exc}; expected JSON there") from exc
     except ValidationError as exc:
         lines = [_describe(dict(error)) for error in exc.errors()]
         raise ConfigError(f"invalid configuration ({file_path}):\n  " + "\n  ".join(lines)) from exc
