@@ -1,17 +1,22 @@
-"""GNSS end to end: patrol-sim gps on a pty -> patrol-gateway run -> real mosquitto -> a dispatcher's subscription."""
+"""GNSS end to end: patrol-sim gps on a pty -> patrol-gateway run -> real mosquitto -> a subscriber."""
 
 from __future__ import annotations
 
 import signal
+import socket
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.schemas import validate
+from gateway.timefmt import iso_ms
+from simulators.nmea_writer import Fix, epoch
 from tests.broker import Mosquitto
 from tests.gpsd_chk import compare_fix, gpsd_epochs, time_of_day_key
-from tests.harness import Message, Process, Recorder, start_gateway, start_simulator, write_config
+from tests.harness import WAIT_S, Message, Process, Recorder, start_gateway, start_simulator, write_config
 from tests.protocols.test_nmea_recorded import GPSD_DISAGREEMENTS, LOGS
 
 UNIT = "CAR-7"
@@ -207,3 +212,56 @@ def test_hard_kill_makes_broker_publish_last_will(
         assert retained.messages[-1].payload == b"offline" and retained.messages[-1].retain
     finally:
         retained.close()
+
+
+def test_receiver_behind_a_serial_over_tcp_server(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """gnss.port = socket://host:port (a serial device server) needs no special code, and a server that
+    drops the connection is reconnected to."""
+    southern = [
+        Fix(
+            datetime(2026, 1, 2, 3, 4, second, tzinfo=UTC),
+            -33.8688 - second * 1e-5,
+            -70.6 - second * 1e-5,
+            520.0,
+            10.0,
+            225.0,
+            (1, 3, 5, 7, 9, 11),
+            0.8,
+        )
+        for second in range(10)
+    ]
+    served = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def serve() -> None:
+            for first in (0, 5):  # the second connection proves the reconnect after the server hung up
+                connection, _ = server.accept()
+                with connection:
+                    for fix in southern[first : first + 5]:
+                        connection.sendall(b"".join(line + b"\r\n" for line in epoch(fix)))
+                    if first:
+                        served.wait(WAIT_S)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        config = tmp_path / "gw.toml"
+        config.write_text(
+            gateway_config(tmp_path, mosquitto, Path("unused"))
+            .read_text()
+            .replace('port = "unused"', f'port = "socket://127.0.0.1:{port}"')
+            .replace('baud = "auto"', "baud = 9600")
+        )
+        recorder = Recorder(mosquitto.port)
+        gateway = start_gateway(config, tmp_path / "gw.out")
+        try:
+            recorder.wait_for(lambda _: len(positions(recorder)) >= 10, what="all ten fixes over TCP")
+            got = positions(recorder)
+            assert [p["time"] for p in got] == [iso_ms(f.time) for f in southern]
+            assert all(p["lat"] < 0 and p["lon"] < 0 for p in got), "southern and western hemispheres"
+            assert got[0]["lat"] == pytest.approx(-33.8688, abs=1e-6)
+            assert got[0]["alt_m"] == pytest.approx(520.0) and got[0]["fix"] == "3d" and got[0]["sats"] == 6
+        finally:
+            served.set()
+            gateway.stop()
+            recorder.close()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.protocols import sds
+from gateway.protocols.bits import SdsPayload
 from gateway.schemas import validate
 from tests.broker import Mosquitto
 from tests.harness import Process, Recorder, publish, start_gateway, start_simulator, write_config
@@ -261,8 +262,6 @@ def test_dispatcher_commands_go_out_as_at_commands_with_results(
         text_at = next(i for i, line in enumerate(sent) if line.startswith("AT+CMGS=2269001,"))
         assert sent[text_at - 1] == "AT+CTSDS=12,0"
         bits = int(sent[text_at].split(",")[1])
-        from gateway.protocols.bits import SdsPayload
-
         message = sds.decode_sds(12, SdsPayload.from_hex(sent[text_at + 1], bits))
         assert (
             isinstance(message, sds.TextMessage)
@@ -462,5 +461,76 @@ def test_hostile_radio_garbage_split_odd_hex_missing_payloads(
         assert all((s["unit"], s["code"]) in sent_codes for s in statuses)
         states = payloads(recorder, f"/gateways/{GW}/radios/base")
         assert "up" in [s["state"] for s in states]
+    finally:
+        recorder.close()
+
+
+def test_request_location_and_long_text(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    """A location request is answered on the unit's position topic; a long text goes out in several parts."""
+    link = tmp_path / "radio0"
+    sim_log = tmp_path / "radio.log"
+    sim = start_simulator(
+        "radio",
+        link,
+        "--fleet",
+        "3",
+        "--rate",
+        "0.2",
+        "--log",
+        str(sim_log),
+        "--seed",
+        "5",
+        log=tmp_path / "sim.out",
+    )
+    processes.append(sim)
+    recorder = Recorder(mosquitto.port)
+    try:
+        units = {str(FLEET_BASE + n): f"CAR-{n:02d}" for n in range(3)}
+        processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link, units), tmp_path / "gw.out"))
+        recorder.wait_for(radio_state(recorder, "up"), what="the radio up")
+        cmd = f"patrol/gateways/{GW}/cmd"
+        publish(mosquitto.port, f"{cmd}/request_location", {"id": "loc-1", "to": "CAR-01"})
+        recorder.wait_for(
+            lambda _: any(
+                p.get("reason") == "response_to_immediate_request"
+                for p in payloads(recorder, "/units/CAR-01/position")
+            ),
+            what="the requested position",
+        )
+        answer = next(
+            p
+            for p in payloads(recorder, "/units/CAR-01/position")
+            if p.get("reason") == "response_to_immediate_request"
+        )
+        assert answer["source"] == "lip" and answer["issi"] == FLEET_BASE + 1 and "lat" in answer
+        sent = sim_log.read_text().splitlines()
+        location_sends = [i for i, line in enumerate(sent) if line.startswith(f"AT+CMGS={FLEET_BASE + 1},")]
+        assert location_sends and sent[location_sends[0] - 1] == "AT+CTSDS=12,0"
+
+        long_text = (
+            "Vse enote: "
+            + "zapora ceste med Vičem in Rudnikom zaradi prometne nesreče, obvoz po Barjanski. " * 3
+        )
+        publish(mosquitto.port, f"{cmd}/send_text", {"id": "long-1", "to": FLEET_BASE + 2, "text": long_text})
+        recorder.wait_for(
+            lambda _: any(r.get("id") == "long-1" for r in payloads(recorder, "/result")),
+            what="the long text result",
+        )
+        result = next(r for r in payloads(recorder, "/result") if r.get("id") == "long-1")
+        assert result["ok"] is True and result["state"] == "sent"
+        sent = sim_log.read_text().splitlines()
+        parts = [i for i, line in enumerate(sent) if line.startswith(f"AT+CMGS={FLEET_BASE + 2},")]
+        assert len(parts) >= 2, "a long text is sent as concatenated parts"
+        reassembler = sds.ConcatReassembler(60)
+        joined = None
+        for index in parts:
+            bits = int(sent[index].split(",")[1])
+            assert bits <= 668
+            message = sds.decode_sds(12, SdsPayload.from_hex(sent[index + 1], bits))
+            assert isinstance(message, sds.TextMessage) and message.concat is not None
+            joined = reassembler.add("gw", message, 0.0) or joined
+        assert joined is not None and joined.text == long_text
     finally:
         recorder.close()
