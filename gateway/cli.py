@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from gateway import __version__
 from gateway.config import DEFAULT_CONFIG_PATH, Settings, load_settings
@@ -21,6 +23,7 @@ log = logging.getLogger("gateway")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+EXIT_USAGE = 2
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -68,10 +71,23 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _open_input(name: str | None) -> TextIO:
+    """The named file, or standard input for None or ``-``; undecodable bytes become U+FFFD, not errors."""
+    if name in (None, "-"):
+        if isinstance(sys.stdin, io.TextIOWrapper):  # strict under e.g. LANG=en_US.UTF-8
+            sys.stdin.reconfigure(encoding="utf-8", errors="replace")
+        return sys.stdin
+    return open(name, encoding="utf-8", errors="replace")
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     from gateway.offline_decode import decode_stream
 
-    stream = sys.stdin if args.file in (None, "-") else open(args.file, encoding="utf-8", errors="replace")  # noqa: SIM115
+    try:
+        stream = _open_input(args.file)
+    except OSError as exc:
+        print(f"patrol-gateway: decode: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         failures = 0
         for record in decode_stream(args.kind, stream, bits=args.bits, service=args.service):
@@ -150,7 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    one_file_left = len(extra) == 1 and (extra[0] == "-" or not extra[0].startswith("-"))
+    if args.command == "decode" and args.file is None and one_file_left:
+        # Python 3.11's argparse leaves the optional FILE empty when an option comes before it
+        # ("decode sds --service 13 capture.hex"); the file is then the one argument left over.
+        args.file = extra[0]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     result: int = args.func(args)
     return result
 
