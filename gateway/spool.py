@@ -172,7 +172,10 @@ class Spool:
         self.path = Path(path)
         self.settings = settings
         self._clock = clock
-        self._ranks = sorted(set(CLASS_RANK.values()))
+        self._classes_by_rank = {
+            rank: tuple(cls for cls, r in CLASS_RANK.items() if r == rank)
+            for rank in sorted(set(CLASS_RANK.values()))
+        }
         self._seq_file = self.path.with_name(self.path.name + ".seq")
         self.recovered_from: Path | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -444,10 +447,12 @@ class Spool:
         if excluded:
             conditions.append(f"seq NOT IN ({','.join('?' * len(excluded))})")
         sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT ?"
-        for rank in self._ranks:
+        for rank, classes in self._classes_by_rank.items():
             wanted = limit - len(out)
             if wanted <= 0:
                 break
+            if not any(self._depth_by_class[cls] for cls in classes):
+                continue  # nothing of this rank: skip the query
             rows = self._db.execute(sql, (rank, *excluded, wanted))
             out.extend(
                 SpooledMessage(seq, cls, topic, payload, qos, bool(retain), created, correlation)
