@@ -75,14 +75,16 @@ class Gateway:
     ) -> int:
         """Accept an event: it is in the spool (durably for its class) when this returns; returns its seq.
 
-        A command result whose command carried an MQTT 5 response topic is also sent there, with the
-        correlation data, on a best-effort basis; the result topic copy is the durable one.
+        A command result whose command carried an MQTT 5 response topic goes there too, with the command's
+        correlation data, as well as to the result topic.
         """
         body = {**body, "gateway": self.settings.gateway.id}
         seq = self.spool.put(cls, topic, body, retain=retain)
-        self.bridge.notify()
         if meta is not None and meta.response_topic:
-            self.bridge.respond(meta, {**body, "seq": seq})
+            self.spool.put(
+                cls, meta.response_topic, body, retain=False, correlation_data=meta.correlation_data
+            )
+        self.bridge.notify()
         return seq
 
     def _on_fix(self, fix: GnssFix) -> None:
