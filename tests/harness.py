@@ -39,14 +39,23 @@ class Recorder:
     """A paho subscriber on its own thread; ``wait_for`` blocks until a predicate over the messages holds."""
 
     def __init__(
-        self, port: int, topics: Iterable[str] = ("patrol/#",), client_id: str | None = None
+        self,
+        port: int,
+        topics: Iterable[str] = ("patrol/#",),
+        client_id: str | None = None,
+        *,
+        persistent: bool = False,
     ) -> None:
+        """``persistent``: a session the broker keeps (and queues for) while the recorder is disconnected,
+        so nothing published between a broker restart and the recorder's reconnect is missed."""
         self.messages: list[Message] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
         self._topics = list(topics)
         self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or f"recorder-{os.getpid()}-{id(self)}"
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"recorder-{os.getpid()}-{id(self)}",
+            clean_session=not persistent,
         )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -70,8 +79,15 @@ class Recorder:
             return [m for m in self.messages if m.topic.endswith(topic_suffix)]
 
     def wait_for(
-        self, predicate: Callable[[list[Message]], bool], timeout: float = WAIT_S, what: str = ""
+        self,
+        predicate: Callable[[list[Message]], bool],
+        timeout: float = WAIT_S,
+        what: str = "",
+        *,
+        recheck_s: float | None = None,
     ) -> None:
+        """Block until ``predicate(messages)`` holds; it is re-evaluated on every message, and also every
+        ``recheck_s`` when it depends on something outside the broker (a simulator's manifest file)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while not predicate(self.messages):
@@ -79,7 +95,7 @@ class Recorder:
                 if remaining <= 0:
                     topics = sorted({m.topic for m in self.messages})
                     raise TimeoutError(f"timed out waiting for {what or predicate}; saw topics {topics}")
-                self._cond.wait(remaining)
+                self._cond.wait(remaining if recheck_s is None else min(remaining, recheck_s))
 
     def wait_count(self, topic_suffix: str, count: int, timeout: float = WAIT_S) -> list[Message]:
         self.wait_for(

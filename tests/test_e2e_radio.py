@@ -369,7 +369,9 @@ def test_fleet_of_50_at_20_per_second_for_a_minute_arrives_complete(
         def emitted() -> int:
             return len(manifest.read_text().splitlines()) if manifest.exists() else 0
 
-        recorder.wait_for(lambda _: emitted() >= 20 * 60, timeout=120, what="a minute of fleet traffic")
+        recorder.wait_for(
+            lambda _: emitted() >= 20 * 60, timeout=120, what="a minute of fleet traffic", recheck_s=0.1
+        )
         sim.stop()
         records = [json.loads(line) for line in manifest.read_text().splitlines()]
         expected: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
