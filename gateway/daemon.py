@@ -51,6 +51,19 @@ def spool_health(stats: SpoolStats) -> dict[str, Any]:
     return out
 
 
+def health_line(body: dict[str, Any]) -> str:
+    """The health report as one log line: spool depth, size, age, drops, MQTT state and rate, devices."""
+    spool, mqtt = body["spool"], body["mqtt"]
+    drops = ",".join(f"{cls}={n}" for cls, n in spool.get("drops", {}).items() if n) or "none"
+    devices = ", ".join(f"{name}={d['state']}" for name, d in body["devices"].items()) or "none"
+    return (
+        f"health: spool depth {spool['depth']} ({spool['bytes']} B,"
+        f" oldest {spool.get('oldest_age_s', 0):.1f} s,"
+        f" drops {drops}), mqtt {'connected' if mqtt.get('connected') else 'disconnected'}"
+        f" {mqtt.get('publish_rate_1m', 0)}/s, devices {devices}"
+    )
+
+
 class Gateway:
     """One patrol-gateway process."""
 
@@ -122,12 +135,7 @@ class Gateway:
     async def _report_health(self) -> None:
         while True:
             body = self.health()
-            log.info(
-                "health: spool depth %s, mqtt %s, devices %s",
-                body["spool"].get("depth"),
-                "connected" if self.bridge.connected else "disconnected",
-                ", ".join(f"{name}={d['state']}" for name, d in body["devices"].items()) or "none",
-            )
+            log.info(health_line(body))
             self.publish("health", self.topics.health, body, retain=True)
             await asyncio.sleep(self.settings.gateway.health_interval_s)
 
