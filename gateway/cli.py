@@ -36,8 +36,13 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _load(path: str | None) -> Settings:
-    return load_settings(Path(path) if path else None, required=path is not None)
+def _load(path: str | None) -> Settings | None:
+    """The settings, or None after saying on stderr why they are invalid."""
+    try:
+        return load_settings(Path(path) if path else None, required=path is not None)
+    except ConfigError as exc:
+        print(f"patrol-gateway: {exc}", file=sys.stderr)
+        return None
 
 
 async def _run_until_signalled(settings: Settings) -> None:
@@ -52,20 +57,16 @@ async def _run_until_signalled(settings: Settings) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
-    try:
-        settings = _load(args.config)
-    except ConfigError as exc:
-        print(f"patrol-gateway: {exc}", file=sys.stderr)
+    settings = _load(args.config)
+    if settings is None:
         return EXIT_CONFIG
     asyncio.run(_run_until_signalled(settings))
     return EXIT_OK
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    try:
-        settings = _load(args.config)
-    except ConfigError as exc:
-        print(f"patrol-gateway: {exc}", file=sys.stderr)
+    settings = _load(args.config)
+    if settings is None:
         return EXIT_CONFIG
     print(json.dumps(settings.masked(), indent=2, ensure_ascii=False))
     return EXIT_OK
@@ -103,10 +104,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from gateway.doctor import run_doctor
 
     setup_logging(args.verbose)
-    try:
-        settings = _load(args.config)
-    except ConfigError as exc:
-        print(f"patrol-gateway: {exc}", file=sys.stderr)
+    settings = _load(args.config)
+    if settings is None:
         return EXIT_CONFIG
     return asyncio.run(run_doctor(settings))
 

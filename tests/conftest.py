@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.broker import Mosquitto
+from tests.harness import Process
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("PATROL_GATEWAY_DATA", REPO.parent / "shared" / "data"))
@@ -30,3 +31,12 @@ def gpsd_data() -> Path:
     if not folder.is_dir():
         pytest.skip(f"recorded gpsd logs not found at {folder} (set PATROL_GATEWAY_DATA)")
     return folder
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """Child processes a test starts (simulators, gateways); stopped in reverse order afterwards."""
+    started: list[Process] = []
+    yield started
+    for process in reversed(started):
+        process.stop()

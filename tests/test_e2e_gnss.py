@@ -70,14 +70,6 @@ def recorder(mosquitto: Mosquitto) -> Any:
     rec.close()
 
 
-@pytest.fixture
-def processes() -> Any:
-    started: list[Process] = []
-    yield started
-    for process in reversed(started):
-        process.stop()
-
-
 @pytest.mark.recorded
 @pytest.mark.parametrize("name", LOGS)
 def test_recorded_log_through_gateway_agrees_with_gpsd(

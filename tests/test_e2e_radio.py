@@ -61,14 +61,6 @@ path = "{tmp_path / "spool.db"}"
     )
 
 
-@pytest.fixture
-def processes() -> Any:
-    started: list[Process] = []
-    yield started
-    for process in reversed(started):
-        process.stop()
-
-
 def payloads(recorder: Recorder, suffix: str) -> list[dict[str, Any]]:
     return [m.json() for m in recorder.on(suffix)]
 
