@@ -8,11 +8,13 @@ paho says "not connected") is never treated as failed: the message stays in the 
 torn down, and the message is sent again on the next one -- at worst a duplicate, which consumers drop by
 ``seq``.
 
-Pipelining: up to ``mqtt.publish_window`` publishes are in flight at once, each one a task that awaits its
-PUBACK (paho's own ``max_inflight_messages`` is switched off: the window is the one limit). Acknowledged
-seqs are collected and deleted from the spool in batches, right before the next ``pending()`` query. The
-drain loop sleeps on one event, set by ``notify()`` (a producer put something), by a PUBACK (a slot is
-free) and by ``shutdown()``.
+Pipelining: up to ``mqtt.publish_window`` publishes are in flight at once (paho's own
+``max_inflight_messages`` is switched off: the window is the one limit). They go out through
+``gateway.mqtt_publisher.SpoolPublisher``: no task or future per message, just a ``mid -> seq`` dict whose
+PUBACKs are collected into a list; that list is deleted from the spool in one batch right before the next
+``pending()`` query. The drain loop sleeps on one event, set by ``notify()`` (a producer put something), by
+a batch of PUBACKs (slots are free) and by ``shutdown()``. The rarely used ``online``/``offline`` publishes
+and the command subscription go through aiomqtt as before.
 
 Order: higher classes first (see ``gateway.spool.CLASS_RANK``), seq order within a class. After a
 (re)connect, what was in the spool at that moment is the backlog: it is sent at no more than
@@ -40,12 +42,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from gateway.backoff import Backoff
 from gateway.config import Settings
 from gateway.errors import LinkError
+from gateway.mqtt_publisher import SpoolPublisher
 from gateway.spool import Spool, SpooledMessage
 
 log = logging.getLogger(__name__)
@@ -139,9 +140,7 @@ class MqttBridge:
         self._shutdown_deadline = math.inf
         self._run_task: asyncio.Task[Any] | None = None
         self._command_tasks: set[asyncio.Task[None]] = set()
-        self._acked_seqs: list[int] = []
-        self._failures: list[BaseException] = []
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._publisher: SpoolPublisher | None = None
         self._connected = False
         self._connection_changed = asyncio.Event()
         self._outage_since: float | None = None
@@ -151,6 +150,7 @@ class MqttBridge:
         self.reconnects = 0
         self.connections = 0
         self.peak_in_flight = 0
+        self.rejected = 0
         self.last_error: str | None = None
 
     # -- public surface ------------------------------------------------------------------------------------
@@ -181,8 +181,9 @@ class MqttBridge:
             "connected": self._connected,
             "published": self.published,
             "acked": self.acked,
-            "in_flight": len(self._in_flight),
+            "in_flight": 0 if self._publisher is None else len(self._publisher.in_flight),
             "peak_in_flight": self.peak_in_flight,
+            "rejected": self.rejected + (0 if self._publisher is None else self._publisher.rejected),
             "reconnects": self.reconnects,
             "publish_rate_1m": round(self._rate.rate(time.monotonic()), 2),
             "last_error": self.last_error,
@@ -363,14 +364,12 @@ class MqttBridge:
         bucket = _TokenBucket(
             mqtt.drain_rate_per_s, max(1.0, min(window, mqtt.drain_rate_per_s)), loop.time()
         )
-        in_flight = self._in_flight
-        in_flight.clear()
-        self._failures.clear()
+        publisher = SpoolPublisher(client, mqtt5=self._mqtt5, on_progress=self._wake.set)
+        self._publisher = publisher
+        in_flight = publisher.in_flight
         try:
             while True:
                 self._wake.clear()
-                if self._failures:
-                    raise self._failures[0]
                 self._flush_acks()
                 timeout: float | None = None
                 if self._closing.is_set():
@@ -383,7 +382,7 @@ class MqttBridge:
                 else:
                     batch, paced = self._next_batch(window - len(in_flight), backlog_ceiling, bucket)
                     for message in batch:
-                        in_flight[message.seq] = asyncio.create_task(self._publish(client, message))
+                        publisher.publish(message)  # MqttCodeError: outcome unknown, stays in the spool
                     self.published += len(batch)
                     self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
                     if paced:
@@ -394,12 +393,10 @@ class MqttBridge:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout)
         finally:
-            for task in in_flight.values():
-                task.cancel()
-            if in_flight:
-                await asyncio.gather(*in_flight.values(), return_exceptions=True)
-            in_flight.clear()
             self._flush_acks()
+            self.rejected += publisher.rejected
+            publisher.detach()
+            self._publisher = None
 
     def _next_batch(
         self, free: int, backlog_ceiling: int, bucket: _TokenBucket
@@ -412,10 +409,14 @@ class MqttBridge:
         """
         if free <= 0:
             return [], False
+        in_flight = self._publisher.in_flight if self._publisher is not None else ()
+        pending = self.spool.pending(free, in_flight)
+        if all(message.seq > backlog_ceiling for message in pending):
+            return pending, False  # all live: nothing to pace
         now = asyncio.get_running_loop().time()
         batch: list[SpooledMessage] = []
         held_back: set[str] = set()
-        for message in self.spool.pending(free, self._in_flight.keys()):
+        for message in pending:
             if message.cls in held_back:
                 continue
             if message.seq <= backlog_ceiling and not bucket.take(1, now):
@@ -424,35 +425,14 @@ class MqttBridge:
             batch.append(message)
         return batch, bool(held_back)
 
-    async def _publish(self, client: aiomqtt.Client, message: SpooledMessage) -> None:
-        properties = None
-        if message.correlation_data is not None and self._mqtt5:
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.CorrelationData = message.correlation_data
-        try:
-            await client.publish(
-                message.topic,
-                message.payload,
-                qos=message.qos,
-                retain=message.retain,
-                properties=properties,
-                timeout=math.inf,  # a dead connection is detected by keepalive and ends the session
-            )
-        except aiomqtt.MqttError as exc:
-            self._failures.append(exc)  # outcome unknown: it stays in the spool and goes out again
-        else:
-            self._acked_seqs.append(message.seq)
-        finally:
-            self._in_flight.pop(message.seq, None)
-            self._wake.set()
-
     def _flush_acks(self) -> None:
-        if self._acked_seqs:
-            count = len(self._acked_seqs)
-            self.spool.ack(self._acked_seqs)
-            self._acked_seqs = []
-            self.acked += count
-            self._rate.add(count, time.monotonic())
+        if self._publisher is None:
+            return
+        acked = self._publisher.take_acked()
+        if acked:
+            self.spool.ack(acked)
+            self.acked += len(acked)
+            self._rate.add(len(acked), time.monotonic())
 
     def _commit_spool(self) -> None:
         try:
