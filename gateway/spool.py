@@ -104,6 +104,8 @@ CREATE INDEX IF NOT EXISTS messages_cls_created ON messages (cls, created);
 _COLUMNS = "seq, cls, topic, payload, qos, retain, created, correlation"
 _INSERT = f"INSERT INTO messages (rank, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SIZE = "length(payload) + length(topic)"
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""What ``json.dumps(..., separators=..., ensure_ascii=False)`` would build anew on every call."""
 
 
 class SpoolError(GatewayError):
@@ -306,7 +308,7 @@ class Spool:
         """
         rank = rank_of(cls)
         seq = self._allocate_seq()
-        payload = json.dumps({**body, "seq": seq}, separators=(",", ":"), ensure_ascii=False).encode()
+        payload = _JSON.encode({**body, "seq": seq}).encode()
         now = self._clock()
         self._begin(now)
         try:
