@@ -68,6 +68,10 @@ class SerialLink:
         try:
             while not self._stop.is_set():
                 data = self._port.read(max(1, min(self._port.in_waiting, READ_CHUNK_BYTES)))
+                # socket:// and rfc2217:// ports report in_waiting as 0 or 1 only: gather what has already
+                # arrived so that the event loop gets one chunk, not one call per byte.
+                while data and len(data) < READ_CHUNK_BYTES and self._port.in_waiting:
+                    data += self._port.read(min(self._port.in_waiting, READ_CHUNK_BYTES - len(data)))
                 if data:
                     self._put(data)
         except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
