@@ -242,7 +242,12 @@ class RadioService:
         if message.needs_report and message.message_reference is not None:
             self._spawn(self._answer_report(driver, issi, message))
         if message.concat is not None:
-            complete = self._reassembler.add(str(issi), message, time.monotonic())
+            now_s = time.monotonic()
+            expired = self._reassembler.expire(now_s)
+            if expired:
+                driver.status.counters["concat_expired"] += expired
+                log.warning("radio %s: %d concatenated text(s) gave up: parts missing", driver.name, expired)
+            complete = self._reassembler.add(str(issi), message, now_s)
             if complete is None:
                 return
             message = complete

@@ -528,3 +528,68 @@ def test_request_location_and_long_text(
         assert joined is not None and joined.text == long_text
     finally:
         recorder.close()
+
+
+def test_base_station_with_two_radios(tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]) -> None:
+    """Any number of radios: each publishes its own traffic and state; a command picks its radio by name."""
+    links, logs = [], []
+    for index, issi in enumerate((9001, 9002)):
+        script = tmp_path / f"radio{index}.script"
+        script.write_text(
+            f"@0.5 +CTSDSR: 13,{1234567 if index == 0 else 2269001},0,{issi},0,16\n800{index + 2}\n"
+        )
+        links.append(tmp_path / f"radio{index}")
+        logs.append(tmp_path / f"radio{index}.log")
+        processes.append(
+            start_simulator(
+                "radio",
+                links[-1],
+                "--issi",
+                str(issi),
+                "--script",
+                str(script),
+                "--log",
+                str(logs[-1]),
+                log=tmp_path / f"sim{index}.out",
+            )
+        )
+    config = gateway_config(tmp_path, mosquitto, links[0])
+    text = config.read_text()
+    second = text[text.index("[[radios]]") : text.index("[units]")].replace(str(links[0]), str(links[1]))
+    config.write_text(text.replace("[units]", second.replace('name = "base"', 'name = "north"') + "[units]"))
+    recorder = Recorder(mosquitto.port)
+    try:
+        processes.append(start_gateway(config, tmp_path / "gw.out"))
+        recorder.wait_for(
+            lambda _: (
+                bool(payloads(recorder, "/units/P-1/status"))
+                and bool(payloads(recorder, "/units/P-2/status"))
+            ),
+            what="a status through each radio",
+        )
+        assert payloads(recorder, "/units/P-1/status")[0]["to"] == 9001
+        assert payloads(recorder, "/units/P-2/status")[0]["to"] == 9002
+        for name, issi in (("base", 9001), ("north", 9002)):
+            recorder.wait_for(
+                lambda _, n=name: any(p["state"] == "up" for p in payloads(recorder, f"/radios/{n}")),
+                what=f"radio {name} up",
+            )
+            assert next(p for p in payloads(recorder, f"/radios/{name}") if "issi" in p)["issi"] == issi
+        publish(
+            mosquitto.port,
+            f"patrol/gateways/{GW}/cmd/send_status",
+            {"id": "n-1", "to": "P-1", "code": 32770, "radio": "north"},
+        )
+        publish(
+            mosquitto.port,
+            f"patrol/gateways/{GW}/cmd/send_status",
+            {"id": "x-1", "to": "P-1", "code": 1, "radio": "x"},
+        )
+        recorder.wait_for(lambda _: len(payloads(recorder, "/result")) >= 2, what="both results")
+        results = {r["id"]: r for r in payloads(recorder, "/result")}
+        assert results["n-1"]["ok"] is True
+        assert results["x-1"]["ok"] is False and "north" in results["x-1"]["error"]
+        assert "AT+CMGS=1234567,16" in logs[1].read_text().splitlines()
+        assert "AT+CMGS=1234567,16" not in logs[0].read_text().splitlines()
+    finally:
+        recorder.close()
