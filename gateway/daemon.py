@@ -110,6 +110,9 @@ class Gateway:
         ):
             return
         body = gnss_position(fix, self.own_unit, utc_now())
+        own_issi = self.radios.own_issi()
+        if own_issi is not None:  # a vehicle unit whose radio has told us who it is
+            body["issi"] = own_issi
         self.radios.remember_position(self.own_unit, body)
         self.publish("position", self.topics.unit(self.own_unit, "position"), body, retain=True)
 

@@ -100,6 +100,13 @@ class RadioService:
     def statuses(self) -> list[LinkStatus]:
         return [driver.status for driver in self.drivers]
 
+    def own_issi(self) -> int | None:
+        """The first radio's own ISSI (a vehicle unit's radio), once AT+CNUMF? has answered."""
+        for driver in self.drivers:
+            if driver.identity is not None:
+                return driver.identity.issi
+        return None
+
     def remember_position(self, unit: str, body: dict[str, Any]) -> None:
         self.last_positions[unit] = body
 

@@ -26,6 +26,7 @@ GW = "veh-1"
 UNIT = "CAR-1"
 FLEET_BASE = 1001001
 MANIFEST_RECHECK_S = 0.05
+RADIO_ISSI = 9000  # patrol-sim radio's default identity
 CLASS_OF_KIND = {"position": "position", "status": "status", "text": "text", "emergency": "emergency"}
 
 
@@ -296,6 +297,10 @@ def test_corrupt_spool_is_moved_aside_and_the_gateway_runs_on(tmp_path: Path, mo
     )
     try:
         recorder.wait_for(lambda _: len(recorder.on(f"/units/{UNIT}/position")) >= 5, what="positions")
+        recorder.wait_for(
+            lambda _: any(m.json().get("issi") == RADIO_ISSI for m in recorder.on(f"/units/{UNIT}/position")),
+            what="the vehicle's own positions carrying its radio's ISSI",
+        )
         healths = [m.json() for m in recorder.on(f"/gateways/{GW}/health")]
         assert "corrupt" in healths[-1]["spool"]["recovered_from"]
         assert list(tmp_path.glob("spool.db.corrupt-*")), "the bad file is kept for diagnosis"
