@@ -16,7 +16,7 @@ from typing import TextIO
 
 from gateway import __version__
 from gateway.config import DEFAULT_CONFIG_PATH, Settings, load_settings
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
 
 log = logging.getLogger("gateway")
 
@@ -60,7 +60,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     if settings is None:
         return EXIT_CONFIG
-    asyncio.run(_run_until_signalled(settings))
+    try:
+        asyncio.run(_run_until_signalled(settings))
+    except (GatewayError, OSError) as exc:  # cannot start: e.g. the spool's folder is not writable
+        print(f"patrol-gateway: cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

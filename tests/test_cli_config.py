@@ -424,3 +424,15 @@ path = "{tmp_path / "spool.db"}"
     finally:
         recorder.close()
     assert gateway.stop() == 0
+
+
+def test_run_with_an_unusable_spool_says_why_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the spool's folder should be")
+    config = tmp_path / "gw.toml"
+    config.write_text(f'[mqtt]\nurl = "mqtt://127.0.0.1:1"\n[spool]\npath = "{blocker / "spool.db"}"\n')
+    assert main(["run", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot start" in err and str(blocker) in err and "Traceback" not in err
