@@ -9,7 +9,6 @@ reopened (a wedged USB adapter often needs a fresh open).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -44,15 +43,19 @@ class GnssDriver:
 
     async def run(self) -> None:
         """Run until cancelled."""
+        ever_up = False
         while True:
             try:
-                link = await self._open()
+                link, validated = await self._open()
             except LinkError as exc:
                 self._went_down(str(exc))
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
+            if ever_up:
+                self.status.reconnects += 1
+            ever_up = True
             try:
-                await self._read_until_failure(link)
+                await self._read_until_failure(link, validated)
             except LinkError as exc:
                 self._went_down(str(exc))
             finally:
@@ -65,12 +68,13 @@ class GnssDriver:
             log.warning("GNSS %s down: %s", self.port, error)
         self.status.counters["open_failures"] += 1
 
-    async def _open(self) -> SerialLink:
+    async def _open(self) -> tuple[SerialLink, bool]:
+        """The open link, and whether valid NMEA was already seen on it (baud hunting reads some)."""
         if self.settings.baud != "auto":
             link = await SerialLink.open(self.port, self.settings.baud)
             self.baud = self.settings.baud
-            return link
-        return await self._hunt_baud()
+            return link, False
+        return await self._hunt_baud(), True
 
     async def _hunt_baud(self) -> SerialLink:
         """Try each rate in turn until valid NMEA (a good checksum) is seen; keep what was read meanwhile."""
@@ -93,9 +97,8 @@ class GnssDriver:
             return link
         raise LinkError(f"{self.port}: no valid NMEA at any of {self.settings.auto_bauds} baud")
 
-    async def _read_until_failure(self, link: SerialLink) -> None:
-        was_valid = self._protocol.valid_seen
-        if self.status.set_state("up" if was_valid else "starting"):
+    async def _read_until_failure(self, link: SerialLink, validated: bool) -> None:
+        if self.status.set_state("up" if validated else "starting"):
             log.info("GNSS %s opened at %s baud", self.port, self.baud)
         self.status.details["baud"] = self.baud
         silent_for = 0.0
@@ -111,16 +114,18 @@ class GnssDriver:
                 if silent_for >= self.settings.silence_timeout_s * SILENCE_REOPEN_FACTOR:
                     raise LinkError(f"{self.port}: silent for {silent_for:.0f} s, reopening") from None
                 continue
-            before = self._protocol.sentences
+            before = self._valid_sentences()
             self._emit(self._protocol.receive_data(data))
             self.status.counters["bytes"] += len(data)
-            if self._protocol.sentences > before:
+            if self._valid_sentences() > before:  # garbage at the right baud is not a live receiver
                 silent_for = 0.0
                 if self.status.set_state("up"):
                     log.info("GNSS %s up", self.port)
-                    self.status.reconnects += 1 if was_valid else 0
                 self._backoff.reset()
-                was_valid = True
+
+    def _valid_sentences(self) -> int:
+        """Checksummed sentences, used or not (a receiver talking only GSV is alive)."""
+        return self._protocol.sentences + self._protocol.ignored
 
     def _emit(self, fixes: list[GnssFix]) -> None:
         self._sync_counters()
@@ -137,9 +142,3 @@ class GnssDriver:
         self.status.details["drops"] = dict(protocol.drops)
         self.status.details["ignored"] = protocol.ignored
 
-
-async def cancel_and_wait(task: asyncio.Task[None]) -> None:
-    """Cancel a task and wait for it to finish."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
