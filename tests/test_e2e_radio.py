@@ -593,3 +593,27 @@ def test_base_station_with_two_radios(tmp_path: Path, mosquitto: Mosquitto, proc
         assert "AT+CMGS=1234567,16" not in logs[0].read_text().splitlines()
     finally:
         recorder.close()
+
+
+def test_command_while_the_radio_is_unplugged_fails_with_a_reason(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    recorder = Recorder(mosquitto.port)
+    try:
+        processes.append(
+            start_gateway(
+                gateway_config(tmp_path, mosquitto, tmp_path / "no-such-radio"), tmp_path / "gw.out"
+            )
+        )
+        recorder.wait_for(radio_state(recorder, "down"), what="the absent radio reported down")
+        publish(
+            mosquitto.port,
+            f"patrol/gateways/{GW}/cmd/send_text",
+            {"id": "t-down", "to": 1234567, "text": "x"},
+        )
+        recorder.wait_for(lambda _: bool(payloads(recorder, "/result")), what="the result")
+        result = payloads(recorder, "/result")[0]
+        assert result["id"] == "t-down" and result["ok"] is False and result["state"] == "failed"
+        assert "down" in result["error"]
+    finally:
+        recorder.close()

@@ -53,6 +53,10 @@ TRANSIENT_CME = frozenset({0, 3, 20, 30, 31, 41, 42})
 """+CME errors worth retrying: cannot send now, stack full, out of service, no layer-2 ack, busy."""
 
 
+class CommandTimeout(LinkError):
+    """The radio did not complete a command in time: rebooting, wedged, or gone."""
+
+
 class SendFailed(Exception):
     """The radio refused an SDS; ``code`` is the +CME error when it gave one."""
 
@@ -99,6 +103,7 @@ class RadioDriver:
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._protocol = self._new_protocol()
         self._up = asyncio.Event()
+        self._reset_done = False
         self._line = asyncio.Lock()
         """Held while a command sequence owns the PEI: one command is pending at a time."""
 
@@ -145,6 +150,11 @@ class RadioDriver:
         self, service: int, called: int, called_type: int, payload: SdsPayload
     ) -> SendAccepted:
         """``AT+CTSDS`` + ``AT+CMGS`` with the hex user data; raises SendFailed when the radio refuses it."""
+        if not self.is_up:  # initialising (a report to answer) or down: wait a little, not forever
+            try:
+                await asyncio.wait_for(self._up.wait(), self.settings.command_timeout_s)
+            except TimeoutError:
+                raise LinkError(f"radio {self.name} is {self.status.state}") from None
         select, send = await self.execute(
             (f"AT+CTSDS={service},{called_type}", None),
             (f"AT+CMGS={called},{payload.bits}", payload.hex()),
@@ -172,6 +182,7 @@ class RadioDriver:
                 )
             except LinkError as exc:
                 self._set_state("down", str(exc))
+                self._fail_pending(exc)
                 self.status.counters["open_failures"] += 1
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
@@ -205,12 +216,15 @@ class RadioDriver:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _initialise(self, link: SerialLink) -> None:
-        if self.settings.reset_on_start:
-            await self._command(link, "ATZ", None, self.settings.command_timeout_s)
-        for _ in range(OPEN_ATTEMPTS):
-            completion = await self._command(link, "AT", None, self.settings.command_timeout_s)
-            if completion.ok:
-                break
+        if self.settings.reset_on_start and not self._reset_done:
+            self._reset_done = True  # once per process: a reopen must not reboot the radio again
+            with contextlib.suppress(CommandTimeout):  # some radios reboot before they answer
+                await self._command(link, "ATZ", None, self.settings.command_timeout_s)
+        for _ in range(OPEN_ATTEMPTS):  # garbage such as +CME ERROR: 35 on open, or still booting
+            with contextlib.suppress(CommandTimeout):
+                completion = await self._command(link, "AT", None, self.settings.command_timeout_s)
+                if completion.ok:
+                    break
         else:
             raise LinkError(f"radio {self.name} does not answer AT with OK")
         for command in self.settings.init:
@@ -328,7 +342,9 @@ class RadioDriver:
             if isinstance(event, CommandTimedOut):
                 self.status.counters["timeouts"] += 1
                 if self._pending is not None and not self._pending.done():
-                    self._pending.set_exception(LinkError(f"radio {self.name}: {event.command} timed out"))
+                    self._pending.set_exception(
+                        CommandTimeout(f"radio {self.name}: {event.command} timed out")
+                    )
                 continue
             if isinstance(event, RegistrationChanged):
                 self.registration = event.meaning
