@@ -16,7 +16,7 @@ from gateway.timefmt import iso_ms
 from simulators.nmea_writer import Fix, epoch
 from tests.broker import Mosquitto
 from tests.gpsd_chk import compare_fix, gpsd_epochs, time_of_day_key
-from tests.harness import WAIT_S, Message, Process, Recorder, start_gateway, start_simulator, write_config
+from tests.harness import Message, Process, Recorder, start_gateway, start_simulator, write_config
 from tests.protocols.test_nmea_recorded import GPSD_DISAGREEMENTS, LOGS
 
 UNIT = "CAR-7"
