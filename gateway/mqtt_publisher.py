@@ -15,8 +15,9 @@ Nothing here is ever trusted with a message: the spool keeps every message until
 ``take_acked()``; a publish paho refuses (not connected) raises ``aiomqtt.MqttCodeError`` so that the bridge
 ends the connection and sends the message again on the next one, and a connection that ends with messages in
 flight simply leaves them in the spool. A PUBACK with an MQTT 5 error reason code (>= 0x80, e.g. "not
-authorized", "quota exceeded") is an answer, not a lost message: it is counted in ``rejected``, logged, and
-acknowledged like the others (as aiomqtt did), so that one refused message cannot block its class forever.
+authorized", "quota exceeded") is an answer, not a lost message: it is counted in ``rejected``, logged (the
+first one per connection as a warning) and acknowledged like the others (as aiomqtt did), so that one refused
+message cannot block its class forever.
 
 The private parts of aiomqtt 2.x and paho-mqtt 2.x this relies on are confined to this module:
 ``aiomqtt.Client._client`` (the paho client; aiomqtt 2 gives no public access to it) and paho's
@@ -112,6 +113,11 @@ class SpoolPublisher:
         del self._in_flight_seqs[seq]
         if reason_code.value >= FIRST_ERROR_REASON_CODE:
             self.rejected += 1
-            log.warning("broker refused message seq %d: %s (dropped from the spool)", seq, reason_code)
+            log.log(
+                logging.WARNING if self.rejected == 1 else logging.DEBUG,  # once per connection, then counted
+                "broker refused message seq %d: %s (dropped from the spool)",
+                seq,
+                reason_code,
+            )
         self._acked.append(seq)
         self._on_progress()
