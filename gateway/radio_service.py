@@ -25,7 +25,7 @@ from typing import Any
 from gateway.backoff import Backoff
 from gateway.commands import Command, RequestLocation, SendStatus, command_id, parse_command
 from gateway.config import Settings
-from gateway.drivers.radio import TRANSIENT_CME, RadioDriver, SendAccepted, SendFailed
+from gateway.drivers.radio import TRANSIENT_CME, RadioDriver, SendFailed
 from gateway.errors import CommandError, LinkError, ProtocolError
 from gateway.link_state import LinkStatus
 from gateway.mqtt_bridge import CommandMeta
@@ -365,35 +365,39 @@ class RadioService:
         except (CommandError, ProtocolError) as exc:
             self._publish_result(name, {"id": command.id, "ok": False, "error": str(exc)}, meta)
             return
-        called_type = CALLED_TYPE_SSI
-        backoff = Backoff(driver.settings.send_retry_backoff_s, driver.settings.send_retry_backoff_s * 8)
         for service, payload, awaiting_ref in sends:
-            attempt = 0
-            while True:
-                try:
-                    accepted: SendAccepted = await driver.send_sds(
-                        service, command.to.number, called_type, payload
-                    )
-                    break
-                except (SendFailed, LinkError) as exc:
-                    code = exc.code if isinstance(exc, SendFailed) else None
-                    retryable = code is None or code in TRANSIENT_CME
-                    if not retryable or attempt >= driver.settings.send_retries:
-                        error = str(exc) + (f" (+CME ERROR {code})" if code is not None else "")
-                        self._publish_result(
-                            name, {"id": command.id, "ok": False, "state": "failed", "error": error}, meta
-                        )
-                        return
-                    attempt += 1
-                    log.info("%s %s: attempt %d failed (%s), retrying", name, command.id, attempt, exc)
-                    await asyncio.sleep(backoff.next_delay())
+            error = await self._send_with_retries(driver, service, command, payload)
+            if error is not None:
+                self._publish_result(
+                    name, {"id": command.id, "ok": False, "state": "failed", "error": error}, meta
+                )
+                return
             if awaiting_ref is not None:
                 self._awaiting[(command.to.number, awaiting_ref)] = _AwaitingDelivery(
                     name, command.id, command.to.number, meta, time.monotonic() + DELIVERY_WAIT_S
                 )
-            del accepted
         self._expire_awaiting()
         self._publish_result(name, {"id": command.id, "ok": True, "state": "sent"}, meta)
+
+    async def _send_with_retries(
+        self, driver: RadioDriver, service: int, command: Command, payload: SdsPayload
+    ) -> str | None:
+        """Send one SDS, retrying transient refusals with backoff; None when sent, else why it failed."""
+        backoff = Backoff(driver.settings.send_retry_backoff_s, driver.settings.send_retry_backoff_s * 8)
+        retries = 0
+        while True:
+            try:
+                await driver.send_sds(service, command.to.number, CALLED_TYPE_SSI, payload)
+                return None
+            except (SendFailed, LinkError) as exc:
+                code = exc.code if isinstance(exc, SendFailed) else None
+                if (
+                    code is not None and code not in TRANSIENT_CME
+                ) or retries >= driver.settings.send_retries:
+                    return str(exc) + (f" (+CME ERROR {code})" if code is not None else "")
+                retries += 1
+                log.info("%s: attempt %d failed (%s), retrying", command.id, retries, exc)
+                await asyncio.sleep(backoff.next_delay())
 
     async def _answer_report(self, driver: RadioDriver, issi: int, message: sds.TextMessage) -> None:
         assert message.message_reference is not None
