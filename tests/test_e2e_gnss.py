@@ -282,3 +282,36 @@ def test_receiver_behind_a_serial_over_tcp_server(tmp_path: Path, mosquitto: Mos
             done.set()
             gateway.stop()
             recorder.close()
+
+
+def test_noisy_receiver_that_stalls_garbage_is_counted_never_published(
+    tmp_path: Path, mosquitto: Mosquitto, recorder: Recorder, processes: list[Process]
+) -> None:
+    """Checksum errors, binary garbage, dropped and split sentences, then a receiver that stops talking
+    for a while: only good fixes are published, drops are counted in health, the link goes silent and
+    comes back."""
+    link = tmp_path / "gps0"
+    faults = ["--checksum-errors", "0.2", "--garbage", "0.2", "--drop", "0.1", "--split", "--seed", "4"]
+    stall = ["--stall-after", "2", "--stall-for", "4"]
+    processes.append(start_simulator("gps", link, "--rate", "10", *faults, *stall, log=tmp_path / "sim.out"))
+    processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
+
+    def gnss_health(_: list[Message]) -> dict[str, Any]:
+        healths = [m.json() for m in recorder.on(f"/gateways/{GW}/health")]
+        return healths[-1]["devices"].get("gnss", {}) if healths else {}
+
+    recorder.wait_for(lambda ms: gnss_health(ms).get("state") == "silent", what="the stall seen as silence")
+    count_at_stall = len(positions(recorder))
+    recorder.wait_for(
+        lambda ms: gnss_health(ms).get("state") == "up" and len(positions(recorder)) > count_at_stall + 5,
+        what="the receiver talking again",
+    )
+    lat_range, lon_range = (46.0, 46.1), (14.4, 14.6)  # the simulator's route through Ljubljana
+    for payload in positions(recorder):
+        validate("position", payload)
+        if payload["fix"] != "none":
+            assert (
+                lat_range[0] < payload["lat"] < lat_range[1] and lon_range[0] < payload["lon"] < lon_range[1]
+            )
+    drops = gnss_health(recorder.messages)["drops"]
+    assert drops.get("checksum", 0) > 0, drops

@@ -36,10 +36,7 @@ class GnssDriver:
         self.status = LinkStatus(name=name, kind="gnss", port=self.port)
         self.baud: int | None = None
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
-        self._protocol = self._new_protocol()
-
-    def _new_protocol(self) -> NmeaProtocol:
-        return NmeaProtocol(max_line_bytes=self.settings.max_line_bytes)
+        self._protocol = NmeaProtocol(max_line_bytes=settings.max_line_bytes)
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -77,13 +74,17 @@ class GnssDriver:
         return await self._hunt_baud(), True
 
     async def _hunt_baud(self) -> SerialLink:
-        """Try each rate in turn until valid NMEA (a good checksum) is seen; keep what was read meanwhile."""
+        """Try each rate in turn until a checksummed sentence is seen; keep what was read meanwhile.
+
+        One protocol object serves every attempt, so its counters (drops at a wrong rate included) are the
+        receiver's whole history, not the last attempt's.
+        """
         for baud in self.settings.auto_bauds:
             link = await SerialLink.open(self.port, baud)
-            self._protocol = self._new_protocol()
+            before = self._valid_sentences()
             try:
                 async with asyncio.timeout(self.settings.baud_probe_s):
-                    while not self._protocol.valid_seen:
+                    while self._valid_sentences() == before:
                         self._emit(self._protocol.receive_data(await link.read()))
             except TimeoutError:
                 log.info("GNSS %s: no valid NMEA at %d baud", self.port, baud)
