@@ -25,6 +25,8 @@ class Destination:
 
     number: int
     given: str
+    group: bool = False
+    """A talkgroup (GSSI from the ``groups`` table): sent with the group address type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +65,11 @@ def command_id(payload: bytes) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def parse_command(name: str, payload: bytes, units: dict[str, str]) -> Command:
-    """Validate one command; ``units`` maps ISSI -> unit id (looked up in reverse for ``to``)."""
+def parse_command(
+    name: str, payload: bytes, units: dict[str, str], groups: dict[str, str] | None = None
+) -> Command:
+    """Validate one command; ``units`` maps ISSI -> unit id and ``groups`` GSSI -> talkgroup name (both
+    looked up in reverse for ``to``)."""
     if name not in COMMAND_NAMES:
         raise CommandError(f"unknown command {name!r}; expected one of {', '.join(COMMAND_NAMES)}")
     try:
@@ -76,7 +81,7 @@ def parse_command(name: str, payload: bytes, units: dict[str, str]) -> Command:
     ident = data.get("id")
     if not isinstance(ident, str) or not ident or len(ident) > MAX_ID_CHARS:
         raise CommandError(f"'id' must be a non-empty string of at most {MAX_ID_CHARS} characters")
-    to = _destination(data.get("to"), units)
+    to = _destination(data.get("to"), units, groups or {})
     radio = data.get("radio")
     if radio is not None and not isinstance(radio, str):
         raise CommandError("'radio' must be a radio name")
@@ -92,7 +97,7 @@ def parse_command(name: str, payload: bytes, units: dict[str, str]) -> Command:
     return RequestLocation(ident, to, radio)
 
 
-def _destination(value: Any, units: dict[str, str]) -> Destination:
+def _destination(value: Any, units: dict[str, str], groups: dict[str, str]) -> Destination:
     if isinstance(value, bool) or value is None:
         raise CommandError("'to' must be an ISSI/GSSI (digits) or a unit id from the units table")
     if isinstance(value, int):
@@ -104,11 +109,14 @@ def _destination(value: Any, units: dict[str, str]) -> Destination:
         number = int(text)
         if not 0 < number <= MAX_ADDRESS:
             raise CommandError(f"'to' {text} is not an ISSI/GSSI (1..{MAX_ADDRESS})")
-        return Destination(number, text)
+        return Destination(number, text, group=str(number) in groups)
     for issi, unit in units.items():
         if unit == text:
             return Destination(int(issi), text)
-    raise CommandError(f"'to' {text!r} is neither digits nor a unit id in the units table")
+    for gssi, group in groups.items():
+        if group == text:
+            return Destination(int(gssi), text, group=True)
+    raise CommandError(f"'to' {text!r} is neither digits nor a unit id or group name from the configuration")
 
 
 def _status_code(value: Any) -> int:

@@ -266,6 +266,10 @@ class Settings(BaseSettings):
     gnss: GnssSection = Field(default_factory=GnssSection)  # type: ignore[arg-type]
     radios: list[RadioSection] = Field(default_factory=list)
     units: dict[str, str] = Field(default_factory=dict, description="ISSI -> unit id.")
+    groups: dict[str, str] = Field(
+        default_factory=dict,
+        description="GSSI -> talkgroup name; commands to these are sent with the group address type.",
+    )
     status_codes: dict[str, str] = Field(default_factory=dict, description="Hex status value -> label.")
     emergency: EmergencySection = Field(default_factory=EmergencySection)  # type: ignore[arg-type]
     spool: SpoolSection = Field(default_factory=SpoolSection)  # type: ignore[arg-type]
@@ -275,13 +279,13 @@ class Settings(BaseSettings):
     def _status_codes(cls, value: dict[str, str]) -> dict[str, str]:
         return {_hex16(code): label for code, label in value.items()}
 
-    @field_validator("units")
+    @field_validator("units", "groups")
     @classmethod
     def _units(cls, value: dict[str, str]) -> dict[str, str]:
         out: dict[str, str] = {}
         for issi, unit in value.items():
             if not str(issi).isdigit() or len(str(issi)) > 8:
-                raise ValueError(f"ISSIs of up to 8 digits as keys, not {issi!r}")
+                raise ValueError(f"ISSIs/GSSIs of up to 8 digits as keys, not {issi!r}")
             GatewaySection._topic_segment(unit)
             out[str(int(issi))] = unit
         return out

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 SERVICE_STATUS = 13
 SERVICE_SDS4 = 12
 CALLED_TYPE_SSI = 0
+CALLED_TYPE_GSSI = 1
+"""The group address type for AT+CTSDS on most radios (tetra.md, "Sending")."""
 DELIVERY_WAIT_S = 600.0
 """How long a sent text waits for its SDS-TL report before we stop expecting one."""
 STATUS_REPORT_FAILED = 5
@@ -318,7 +320,7 @@ class RadioService:
     async def handle_command(self, name: str, payload: bytes, meta: CommandMeta) -> None:
         """Validate and start one dispatcher command; answers bad ones at once."""
         try:
-            command = parse_command(name, payload, self.settings.units)
+            command = parse_command(name, payload, self.settings.units, self.settings.groups)
             driver = self._driver_for(command)
         except CommandError as exc:
             log.warning("bad %s command: %s", name, exc)
@@ -387,7 +389,8 @@ class RadioService:
         retries = 0
         while True:
             try:
-                await driver.send_sds(service, command.to.number, CALLED_TYPE_SSI, payload)
+                called_type = CALLED_TYPE_GSSI if command.to.group else CALLED_TYPE_SSI
+                await driver.send_sds(service, command.to.number, called_type, payload)
                 return None
             except (SendFailed, LinkError) as exc:
                 code = exc.code if isinstance(exc, SendFailed) else None

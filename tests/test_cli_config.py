@@ -230,7 +230,11 @@ BAD: list[tuple[str, str, tuple[str, ...]]] = [
         '[emergency]\nstatus_codes = ["XYZ"]\n',
         ("emergency.status_codes", "'XYZ'", "a 16-bit hex status value"),
     ),
-    ("ISSI key not digits", '[units]\n"PA12" = "PA-12"\n', ("units", "'PA12'", "ISSIs of up to 8 digits")),
+    (
+        "ISSI key not digits",
+        '[units]\n"PA12" = "PA-12"\n',
+        ("units", "'PA12'", "ISSIs/GSSIs of up to 8 digits"),
+    ),
     ("ISSI key too long", '[units]\n"123456789" = "X"\n', ("units", "'123456789'", "up to 8 digits")),
     (
         "duplicate radio names",

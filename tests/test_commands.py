@@ -178,3 +178,22 @@ def test_unit_lookup_uses_the_given_table() -> None:
 )
 def test_command_id(payload: bytes, expected: str | None) -> None:
     assert command_id(payload) == expected
+
+
+GROUPS = {"9100": "ALL-PATROLS"}
+
+
+@pytest.mark.parametrize(
+    ("to", "number", "group"),
+    [("ALL-PATROLS", 9100, True), ("9100", 9100, True), (9100, 9100, True), ("9101", 9101, False)],
+)
+def test_talkgroups_from_the_groups_table_are_addressed_as_groups(
+    to: object, number: int, group: bool
+) -> None:
+    command = parse_command("send_text", json.dumps({"id": "g", "to": to, "text": "x"}).encode(), {}, GROUPS)
+    assert command.to.number == number and command.to.group is group
+
+
+def test_a_group_name_unknown_to_the_table_is_refused() -> None:
+    with pytest.raises(CommandError, match="group name"):
+        parse_command("send_text", b'{"id": "g", "to": "NORTH", "text": "x"}', {}, GROUPS)

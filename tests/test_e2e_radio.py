@@ -51,6 +51,9 @@ send_retry_backoff_s = 0.1
 [units]
 {table}
 
+[groups]
+"9100" = "ALL-PATROLS"
+
 [status_codes]
 "8002" = "available"
 "8004" = "on scene"
@@ -226,6 +229,7 @@ def test_dispatcher_commands_go_out_as_at_commands_with_results(
         publish(mosquitto.port, f"{cmd}/send_status", {"id": "s-1", "to": "P-1", "code": "8003"})
         publish(mosquitto.port, f"{cmd}/send_text", {"id": "t-1", "to": 2269001, "text": "Javite se na 112."})
         publish(mosquitto.port, f"{cmd}/send_status", {"id": "bad-1", "to": "P-1", "code": "80G3"})
+        publish(mosquitto.port, f"{cmd}/send_status", {"id": "g-1", "to": "ALL-PATROLS", "code": "8002"})
         publish(mosquitto.port, f"{cmd}/send_text", b"{not json")
 
         def results(_: Any) -> bool:
@@ -261,6 +265,8 @@ def test_dispatcher_commands_go_out_as_at_commands_with_results(
             and message.needs_report
         )
         assert not any("80G3" in line for line in sent), "a bad command sends nothing"
+        group_at = sent.index("AT+CMGS=9100,16")
+        assert sent[group_at - 1] == "AT+CTSDS=13,1", "a talkgroup is addressed with the group type"
     finally:
         recorder.close()
 
