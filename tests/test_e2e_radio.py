@@ -623,3 +623,42 @@ def test_command_while_the_radio_is_unplugged_fails_with_a_reason(
         assert "down" in result["error"]
     finally:
         recorder.close()
+
+
+def test_radio_that_restarts_on_its_own_is_registered_again_at_once(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    """A radio that reboots between polls prints its power-up lines and forgets the PID registrations; the
+    gateway registers again straight away (not at the next poll), and leaves the radio's mode alone."""
+    script = tmp_path / "after-reboot.script"
+    script.write_text("@7 +CTSDSR: 13,1234567,0,9000,0,16\n8004\n")
+    link = tmp_path / "radio0"
+    sim_log = tmp_path / "radio.log"
+    processes.append(
+        start_simulator(
+            "radio",
+            link,
+            "--reboot-after",
+            "2",
+            "--script",
+            str(script),
+            "--log",
+            str(sim_log),
+            log=tmp_path / "s",
+        )
+    )
+    config = gateway_config(tmp_path, mosquitto, link)
+    config.write_text(config.read_text().replace("poll_interval_s = 1", "poll_interval_s = 300"))
+    recorder = Recorder(mosquitto.port)
+    try:
+        processes.append(start_gateway(config, tmp_path / "gw.out"))
+        recorder.wait_for(
+            lambda _: bool(payloads(recorder, "/units/P-1/status")), what="the status after the reboot"
+        )
+        sent = sim_log.read_text().splitlines()
+        assert sent.count("AT+CTSP=1,3,130") == 2, "registered again after the reboot"
+        assert sent.count("AT+CTOM=0") == 1, "the mode is left as the radio has it"
+        states = [p["state"] for p in payloads(recorder, f"/gateways/{GW}/radios/base")]
+        assert "down" not in states, "no reconnect was needed"
+    finally:
+        recorder.close()

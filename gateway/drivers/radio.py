@@ -37,6 +37,7 @@ from gateway.protocols.pei import (
     PeiProtocol,
     RegistrationChanged,
     SendReport,
+    Unsolicited,
     parse_cmgs_response,
     parse_cnumf,
     parse_creg,
@@ -49,6 +50,9 @@ OPEN_ATTEMPTS = 5
 """``AT`` tries after opening before the radio is declared not answering."""
 POLL_TICK_S = 0.2
 """Longest the poller sleeps before checking the protocol's deadlines."""
+POWER_UP_PREFIXES = frozenset({"+CTOM"})
+"""Unsolicited lines a radio prints when it (re)starts: its trunked/direct mode report. Seen while we are up,
+it means the radio rebooted under us (power dip, firmware watchdog) and forgot our AT+CTSP registrations."""
 TRANSIENT_CME = frozenset({0, 3, 20, 30, 31, 41, 42})
 """+CME errors worth retrying: cannot send now, stack full, out of service, no layer-2 ack, busy."""
 
@@ -104,6 +108,8 @@ class RadioDriver:
         self._protocol = self._new_protocol()
         self._up = asyncio.Event()
         self._reset_done = False
+        self._restarted = asyncio.Event()
+        """Set when the radio printed its power-up lines: it forgot the PID registrations of our init."""
         self._line = asyncio.Lock()
         """Held while a command sequence owns the PEI: one command is pending at a time."""
 
@@ -215,7 +221,10 @@ class RadioDriver:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _initialise(self, link: SerialLink) -> None:
+    async def _initialise(self, link: SerialLink, *, after_restart: bool = False) -> None:
+        """``AT`` until OK, the configured init list, identity and signal. ``after_restart``: the radio
+        restarted on its own while we were up; its mode (AT+CTOM=...) is then left as the radio reports it,
+        since an officer may have switched it, and only the rest is sent again."""
         if self.settings.reset_on_start and not self._reset_done:
             self._reset_done = True  # once per process: a reopen must not reboot the radio again
             with contextlib.suppress(CommandTimeout):  # some radios reboot before they answer
@@ -229,6 +238,8 @@ class RadioDriver:
             raise LinkError(f"radio {self.name} does not answer AT with OK")
         for command in self.settings.init:
             if command.strip().upper() in ("AT", "ATZ"):
+                continue
+            if after_restart and command.strip().upper().startswith("AT+CTOM="):
                 continue
             completion = await self._command(link, command, None, self.settings.command_timeout_s)
             if not completion.ok:
@@ -246,10 +257,18 @@ class RadioDriver:
         await self._check_signal(link)
 
     async def _poll_health(self, link: SerialLink) -> None:
+        """Signal and registration every poll interval; the whole init again when the radio restarted."""
         while True:
-            await asyncio.sleep(self.settings.poll_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._restarted.wait(), self.settings.poll_interval_s)
             async with self._line:
-                await self._check_signal(link)
+                if self._restarted.is_set():
+                    self._restarted.clear()
+                    self.status.counters["reinitialised"] += 1
+                    log.warning("radio %s restarted on its own: registering again", self.name)
+                    await self._initialise(link, after_restart=True)
+                else:
+                    await self._check_signal(link)
 
     async def _check_signal(self, link: SerialLink) -> None:
         before = (self.signal_dbm, self.registration)
@@ -346,6 +365,8 @@ class RadioDriver:
                         CommandTimeout(f"radio {self.name}: {event.command} timed out")
                     )
                 continue
+            if isinstance(event, Unsolicited) and event.prefix in POWER_UP_PREFIXES and self.is_up:
+                self._restarted.set()
             if isinstance(event, RegistrationChanged):
                 self.registration = event.meaning
                 self.status.details["registration"] = event.meaning
