@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -37,9 +38,12 @@ class Mosquitto:
         self.port = port or free_port()
         self.workdir = workdir
         self.config = workdir / "mosquitto.conf"
+        # As root, mosquitto drops to user "mosquitto", which cannot read pytest's private temporary folders
+        # (certificates, persistence); "user" has no effect when the tests run as an ordinary user.
+        user = "user root\n" if os.geteuid() == 0 else ""
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            f"max_queued_messages 100000\nmax_inflight_messages 0\n{extra_config}"
+            f"max_queued_messages 100000\nmax_inflight_messages 0\n{user}{extra_config}"
         )
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -134,9 +134,7 @@ class Rig:
             process.stop()
 
 
-# As root, mosquitto drops to user "mosquitto", which cannot write into pytest's private temporary folders;
-# "user" has no effect when the tests run as an ordinary user.
-PERSISTENCE = "persistence true\npersistence_location {store}/\nuser root\n"
+PERSISTENCE = "persistence true\npersistence_location {store}/\n"
 
 
 @pytest.fixture

@@ -146,8 +146,7 @@ def durable_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A mosquitto that keeps sessions and queued messages across a restart (persistence on)."""
     workdir = tmp_path / "broker"
     workdir.mkdir()
-    user = "user root\n" if os.geteuid() == 0 else ""
-    broker = Mosquitto(workdir, extra_config=f"persistence true\npersistence_location {workdir}/\n{user}")
+    broker = Mosquitto(workdir, extra_config=f"persistence true\npersistence_location {workdir}/\n")
     broker.start()
     try:
         yield broker
