@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+RECENT_LINES_IN_HEALTH = 5
 
 LinkStateName = Literal["starting", "up", "silent", "down"]
 
@@ -23,6 +26,8 @@ class LinkStatus:
     reconnects: int = 0
     counters: Counter[str] = field(default_factory=Counter)
     details: dict[str, Any] = field(default_factory=dict)
+    recent_lines: Callable[[], list[str]] | None = None
+    """The device's last few raw lines, read only when a health report is made (for remote diagnosis)."""
 
     def set_state(self, state: LinkStateName, error: str | None = None) -> bool:
         """Change state; returns True when it actually changed."""
@@ -47,4 +52,6 @@ class LinkStatus:
         if self.last_error:
             out["last_error"] = self.last_error
         out.update(self.details)
+        if self.recent_lines is not None:
+            out["recent_lines"] = self.recent_lines()[-RECENT_LINES_IN_HEALTH:]
         return out

@@ -315,3 +315,8 @@ def test_noisy_receiver_that_stalls_garbage_is_counted_never_published(
             )
     drops = gnss_health(recorder.messages)["drops"]
     assert drops.get("checksum", 0) > 0, drops
+    recent = gnss_health(recorder.messages)["recent_lines"]
+    assert recent and all(isinstance(line, str) for line in recent), (
+        "the last raw lines, for remote diagnosis"
+    )
+    assert any(line.startswith("$GN") for line in recent)

@@ -196,7 +196,6 @@ def test_scripted_traffic_arrives_on_the_right_topics(
 
         sent = sim_log.read_text().splitlines()
         assert "AT+CMGS=23404,32" in sent and sent[sent.index("AT+CMGS=23404,32") + 1] == "82100008"
-        health = payloads(recorder, f"/gateways/{GW}/health")
         recorder.wait_for(
             lambda _: (
                 payloads(recorder, f"/gateways/{GW}/health")[-1]["devices"]["base"]["counters"].get(
@@ -206,7 +205,7 @@ def test_scripted_traffic_arrives_on_the_right_topics(
             ),
             what="the expired header counted in health",
         )
-        assert health
+        assert "OK" in payloads(recorder, f"/gateways/{GW}/health")[-1]["devices"]["base"]["recent_lines"]
     finally:
         recorder.close()
 

@@ -37,6 +37,9 @@ class GnssDriver:
         self.baud: int | None = None
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._protocol = NmeaProtocol(max_line_bytes=settings.max_line_bytes)
+        self.status.recent_lines = lambda: [
+            line.decode("ascii", "replace").rstrip() for line in self._protocol.recent
+        ]
 
     async def run(self) -> None:
         """Run until cancelled."""

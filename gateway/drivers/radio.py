@@ -106,6 +106,7 @@ class RadioDriver:
         self._pending: asyncio.Future[CommandCompleted] | None = None
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._protocol = self._new_protocol()
+        self.status.recent_lines = lambda: list(self._protocol.recent)
         self._up = asyncio.Event()
         self._reset_done = False
         self._restarted = asyncio.Event()
