@@ -30,6 +30,7 @@ DEMO_OWN_UNIT = "CAR-01"
 DEMO_RADIO_ISSI = 9000001
 DEMO_FLEET_BASE_ISSI = 2001001
 DEMO_COMMAND_DELAY_S = 8.0
+DEMO_EMERGENCY_EVERY_S = 20.0
 SIMULATOR_READY_TIMEOUT_S = 20.0
 STATUS_LABELS = {
     "0000": "emergency",
@@ -172,6 +173,8 @@ async def run_demo(args: argparse.Namespace) -> int:
                 str(args.rate),
                 "--fleet-base-issi",
                 str(DEMO_FLEET_BASE_ISSI),
+                "--emergency-every",
+                str(DEMO_EMERGENCY_EVERY_S),
             )
             processes.append(radio)
             units = {str(DEMO_FLEET_BASE_ISSI + n): f"PATROL-{n + 1:02d}" for n in range(args.units)}
