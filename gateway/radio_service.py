@@ -25,7 +25,7 @@ from typing import Any
 from gateway.backoff import Backoff
 from gateway.commands import Command, RequestLocation, SendStatus, command_id, parse_command
 from gateway.config import Settings
-from gateway.drivers.radio import TRANSIENT_CME, RadioDriver, SendFailed
+from gateway.drivers.radio import TRANSIENT_CME, RadioDriver, SendAccepted, SendFailed
 from gateway.errors import CommandError, LinkError, ProtocolError
 from gateway.link_state import LinkStatus
 from gateway.mqtt_bridge import CommandMeta
@@ -52,6 +52,7 @@ CALLED_TYPE_GSSI = 1
 """The group address type for AT+CTSDS on most radios (tetra.md, "Sending")."""
 DELIVERY_WAIT_S = 600.0
 """How long a sent text waits for its SDS-TL report before we stop expecting one."""
+STATUS_SENT_OVER_AIR = 4
 STATUS_REPORT_FAILED = 5
 REPORT_RECEIVED = 0x00
 LIP_CLOCK_SKEW = timedelta(minutes=1)
@@ -67,6 +68,15 @@ class _AwaitingDelivery:
     to: int
     meta: CommandMeta
     expires: float
+
+
+OnAirKey = tuple[str, int, int | None]
+"""(radio name, SDS instance, message reference) of a message the radio accepted."""
+MAX_UNCLAIMED_REPORTS = 64
+
+
+class _SendGaveUp(Exception):
+    """A send failed for good (a permanent +CME error, or the retries ran out)."""
 
 
 class RadioService:
@@ -86,6 +96,10 @@ class RadioService:
         self._message_refs = itertools.cycle(range(1, 256))
         self._concat_refs = itertools.cycle(range(1, 256))
         self._awaiting: dict[tuple[int, int], _AwaitingDelivery] = {}
+        self._on_air: dict[OnAirKey, _AwaitingDelivery] = {}
+        """Messages the radio accepted, until its final +CMGS says sent (4) or failed (5) over the air."""
+        self._unclaimed_reports: dict[OnAirKey, int] = {}
+        """Final +CMGS reports that arrived before their send finished being recorded (same read)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._emergency_codes = {int(code, 16) for code in settings.emergency.status_codes}
 
@@ -299,8 +313,31 @@ class RadioService:
         self.publish("emergency", self.topics.unit(unit, "emergency"), body, retain=False)
 
     def _on_send_report(self, driver: RadioDriver, event: SendReport) -> None:
-        if event.status == STATUS_REPORT_FAILED:
-            log.warning("radio %s: SDS instance %s failed over the air", driver.name, event.instance)
+        key = (driver.name, event.instance, event.message_reference)
+        sent = self._on_air.pop(key, None)
+        if sent is None:
+            if event.status in (STATUS_SENT_OVER_AIR, STATUS_REPORT_FAILED):
+                self._unclaimed_reports[key] = event.status
+                while len(self._unclaimed_reports) > MAX_UNCLAIMED_REPORTS:
+                    del self._unclaimed_reports[next(iter(self._unclaimed_reports))]
+            return
+        self._final_report(driver, sent, event.status)
+
+    def _final_report(self, driver: RadioDriver, sent: _AwaitingDelivery, status: int | None) -> None:
+        if status != STATUS_REPORT_FAILED:
+            return
+        log.warning("radio %s: %s %s failed over the air", driver.name, sent.name, sent.command_id)
+        self._awaiting = {key: value for key, value in self._awaiting.items() if value is not sent}
+        self._publish_result(
+            sent.name,
+            {
+                "id": sent.command_id,
+                "ok": False,
+                "state": "failed",
+                "error": "transmission failed over the air",
+            },
+            sent.meta,
+        )
 
     def _delivered(self, issi: int, reference: int, *, status_text: str, ok: bool = True) -> None:
         awaiting = self._awaiting.pop((issi, reference), None)
@@ -367,37 +404,50 @@ class RadioService:
         except (CommandError, ProtocolError) as exc:
             self._publish_result(name, {"id": command.id, "ok": False, "error": str(exc)}, meta)
             return
+        record = _AwaitingDelivery(
+            name, command.id, command.to.number, meta, time.monotonic() + DELIVERY_WAIT_S
+        )
+        accepted: list[SendAccepted] = []
         for service, payload, awaiting_ref in sends:
-            error = await self._send_with_retries(driver, service, command, payload)
-            if error is not None:
+            try:
+                accepted.append(await self._send_with_retries(driver, service, command, payload))
+            except _SendGaveUp as exc:
                 self._publish_result(
-                    name, {"id": command.id, "ok": False, "state": "failed", "error": error}, meta
+                    name, {"id": command.id, "ok": False, "state": "failed", "error": str(exc)}, meta
                 )
                 return
             if awaiting_ref is not None:
-                self._awaiting[(command.to.number, awaiting_ref)] = _AwaitingDelivery(
-                    name, command.id, command.to.number, meta, time.monotonic() + DELIVERY_WAIT_S
-                )
+                self._awaiting[(command.to.number, awaiting_ref)] = record
         self._expire_awaiting()
         self._publish_result(name, {"id": command.id, "ok": True, "state": "sent"}, meta)
+        for part in accepted:  # now watch for the radio's final word on each part
+            if part.instance is None:
+                continue
+            key = (driver.name, part.instance, part.message_reference)
+            early = self._unclaimed_reports.pop(key, None)
+            if early is not None:
+                self._final_report(driver, record, early)
+            else:
+                self._on_air[key] = record
 
     async def _send_with_retries(
         self, driver: RadioDriver, service: int, command: Command, payload: SdsPayload
-    ) -> str | None:
-        """Send one SDS, retrying transient refusals with backoff; None when sent, else why it failed."""
+    ) -> SendAccepted:
+        """Send one SDS, retrying transient refusals with backoff; raises _SendGaveUp saying why not."""
         backoff = Backoff(driver.settings.send_retry_backoff_s, driver.settings.send_retry_backoff_s * 8)
         retries = 0
         while True:
             try:
                 called_type = CALLED_TYPE_GSSI if command.to.group else CALLED_TYPE_SSI
-                await driver.send_sds(service, command.to.number, called_type, payload)
-                return None
+                return await driver.send_sds(service, command.to.number, called_type, payload)
             except (SendFailed, LinkError) as exc:
                 code = exc.code if isinstance(exc, SendFailed) else None
                 if (
                     code is not None and code not in TRANSIENT_CME
                 ) or retries >= driver.settings.send_retries:
-                    return str(exc) + (f" (+CME ERROR {code})" if code is not None else "")
+                    raise _SendGaveUp(
+                        str(exc) + (f" (+CME ERROR {code})" if code is not None else "")
+                    ) from exc
                 retries += 1
                 log.info("%s: attempt %d failed (%s), retrying", command.id, retries, exc)
                 await asyncio.sleep(backoff.next_delay())
@@ -414,8 +464,8 @@ class RadioService:
 
     def _expire_awaiting(self) -> None:
         now = time.monotonic()
-        for key in [key for key, value in self._awaiting.items() if value.expires < now]:
-            del self._awaiting[key]
+        self._awaiting = {key: value for key, value in self._awaiting.items() if value.expires >= now}
+        self._on_air = {key: value for key, value in self._on_air.items() if value.expires >= now}
 
     def _publish_result(self, name: str, result: dict[str, Any], meta: CommandMeta) -> None:
         body = {**result, "command": name, "time": iso_ms(utc_now())}

@@ -146,6 +146,11 @@ def _add_radio_arguments(radio: argparse.ArgumentParser) -> None:
     radio.add_argument("--manifest", type=Path, help="write every fleet message as a JSON line to FILE")
     radio.add_argument("--fail-sends", action="store_true", help="refuse AT+CMGS with +CME ERROR: 31")
     radio.add_argument(
+        "--lose-over-air",
+        action="store_true",
+        help="accept AT+CMGS, then report the transmission failed (+CMGS: <instance>,5,<mr>)",
+    )
+    radio.add_argument(
         "--garbage",
         type=_probability,
         default=0.0,
@@ -208,6 +213,7 @@ def _make_radio(args: argparse.Namespace) -> PtyDevice:
         odd_hex=args.odd_hex,
         missing_payload=args.missing_payload,
         fail_sends=args.fail_sends,
+        lose_over_air=args.lose_over_air,
         unplug=_outage(args, "unplug"),
     )
     options = RadioOptions(

@@ -32,6 +32,7 @@ ATZ_SILENCE_S = 0.5
 
 SDS_STATUS_STORED = 2
 SDS_STATUS_SENT = 4
+SDS_STATUS_FAILED = 5
 CME_NOT_SUPPORTED = 4
 CME_NO_LAYER2_ACK = 31
 CME_SYNTAX_ERROR = 35
@@ -186,11 +187,13 @@ class RadioModel:
         *,
         echo: bool = False,
         fail_sends: bool = False,
+        lose_over_air: bool = False,
         cme_on_open: bool = False,
     ) -> None:
         self.identity = identity
         self._default_echo = echo
         self._fail_sends = fail_sends
+        self._lose_over_air = lose_over_air
         self._cme_on_open = cme_on_open
         self._garbled = False
         self._first_command = True
@@ -297,11 +300,12 @@ class RadioModel:
             return _lines(f"+CME ERROR: {CME_SYNTAX_ERROR}")
         self._message_reference = self._message_reference % 255 + 1
         mr = self._message_reference
+        outcome = SDS_STATUS_FAILED if self._lose_over_air else SDS_STATUS_SENT
         outputs = [
             Output((f"+CMGS: 0,{SDS_STATUS_STORED},{mr}", "OK")),
-            Output((f"+CMGS: 0,{SDS_STATUS_SENT},{mr}",), SENT_REPORT_DELAY_S),
+            Output((f"+CMGS: 0,{outcome},{mr}",), SENT_REPORT_DELAY_S),
         ]
-        if self._state.service == SERVICE_SDS_TYPE4:
+        if self._state.service == SERVICE_SDS_TYPE4 and not self._lose_over_air:
             outputs += self._delivery_reports(called, data)
         return Reply(tuple(outputs), sent=SentSds(called, self._state.service, bits, hex_text.upper()))
 

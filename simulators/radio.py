@@ -76,6 +76,8 @@ class RadioFaults:
     odd_hex: bool = False
     missing_payload: float = 0.0
     fail_sends: bool = False
+    lose_over_air: bool = False
+    """Accept AT+CMGS, then report the transmission failed (+CMGS: <instance>,5,<mr>)."""
     unplug: Outage | None = None
 
     def __post_init__(self) -> None:
@@ -122,6 +124,7 @@ class RadioSimulator(PtyDevice):
             RadioIdentity(self.options.issi, cnumf_type=self.options.cnumf_type),
             echo=self.options.echo,
             fail_sends=self._radio_faults.fail_sends,
+            lose_over_air=self._radio_faults.lose_over_air,
             cme_on_open=self._radio_faults.cme_on_open,
         )
         self._assembler = CommandAssembler()

@@ -661,3 +661,32 @@ def test_radio_that_restarts_on_its_own_is_registered_again_at_once(
         assert "down" not in states, "no reconnect was needed"
     finally:
         recorder.close()
+
+
+def test_a_message_the_radio_accepted_but_could_not_transmit_is_reported_failed(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    """`sent` once the radio accepted it; then the radio's final +CMGS says the transmission failed."""
+    link = tmp_path / "radio0"
+    processes.append(start_simulator("radio", link, "--lose-over-air", log=tmp_path / "sim.out"))
+    recorder = Recorder(mosquitto.port)
+    try:
+        processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
+        recorder.wait_for(radio_state(recorder, "up"), what="the radio up")
+        cmd = f"patrol/gateways/{GW}/cmd"
+        publish(mosquitto.port, f"{cmd}/send_text", {"id": "lost-1", "to": "P-2", "text": "Javite se."})
+        publish(mosquitto.port, f"{cmd}/send_status", {"id": "lost-2", "to": "P-2", "code": 32771})
+
+        def states(command_id: str) -> list[str]:
+            return [r["state"] for r in payloads(recorder, "/result") if r.get("id") == command_id]
+
+        recorder.wait_for(
+            lambda _: states("lost-1") == ["sent", "failed"] and states("lost-2") == ["sent", "failed"],
+            what="sent, then failed, for both",
+        )
+        failed = [r for r in payloads(recorder, "/result") if r["state"] == "failed"]
+        assert all(r["ok"] is False and "over the air" in r["error"] for r in failed)
+        for result in payloads(recorder, "/result"):
+            validate("command-result", result)
+    finally:
+        recorder.close()
