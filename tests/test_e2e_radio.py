@@ -690,3 +690,53 @@ def test_a_message_the_radio_accepted_but_could_not_transmit_is_reported_failed(
             validate("command-result", result)
     finally:
         recorder.close()
+
+
+def test_mqtt5_response_topic_and_correlation_data_are_honoured(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    import threading
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    link = tmp_path / "radio0"
+    processes.append(start_simulator("radio", link, log=tmp_path / "sim.out"))
+    recorder = Recorder(mosquitto.port)
+    replies: list[paho.MQTTMessage] = []
+    got_reply = threading.Event()
+    subscribed = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="dispatch-v5", protocol=paho.MQTTv5)
+    client.on_subscribe = lambda *args: subscribed.set()
+
+    def on_message(_client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
+        replies.append(message)
+        got_reply.set()
+
+    client.on_message = on_message
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    try:
+        client.subscribe("dispatch/replies/console-7", qos=1)
+        assert subscribed.wait(30)
+        processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
+        recorder.wait_for(radio_state(recorder, "up"), what="the radio up")
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.ResponseTopic = "dispatch/replies/console-7"
+        properties.CorrelationData = b"\x00req-42"
+        command = json.dumps({"id": "v5-1", "to": "P-1", "code": 32770}).encode()
+        client.publish(f"patrol/gateways/{GW}/cmd/send_status", command, qos=1, properties=properties)
+        assert got_reply.wait(30), "a result on the response topic"
+        reply = replies[0]
+        assert json.loads(reply.payload)["id"] == "v5-1" and json.loads(reply.payload)["state"] == "sent"
+        assert reply.properties.CorrelationData == b"\x00req-42"
+        recorder.wait_for(
+            lambda _: any(r.get("id") == "v5-1" for r in payloads(recorder, "/cmd/send_status/result")),
+            what="the same result on the result topic",
+        )
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        recorder.close()
