@@ -145,4 +145,3 @@ class GnssDriver:
         self.status.counters["sentences"] = protocol.sentences
         self.status.details["drops"] = dict(protocol.drops)
         self.status.details["ignored"] = protocol.ignored
-

@@ -374,6 +374,23 @@ def test_malformed_lip_raises_lip_error(hex_: str, bits: int) -> None:
         decode_lip(SdsPayload.from_hex(hex_, bits))
 
 
+# Body length in bits of each location shape and velocity type: the sum of the element sizes of
+# TS 100 392-18-1, which independent decoders (tetraconnect, TETRALIP.cpp) agree on. A field in the
+# wrong shape shifts every later field, so these lengths pin the layout.
+SHAPE_BITS = {0: 0, 1: 49, 2: 55, 3: 72, 4: 61, 5: 67, 6: 84, 7: 70, 8: 87, 9: 100, 10: 52}
+VELOCITY_BITS = {0: 0, 1: 7, 2: 10, 3: 15, 4: 21, 5: 15, 6: 21, 7: 32}
+
+
+@pytest.mark.parametrize(("shape", "bits"), sorted(SHAPE_BITS.items()))
+def test_location_shape_body_length(shape: int, bits: int) -> None:
+    assert SHAPE_FORMATS[shape].sizeof() == bits
+
+
+@pytest.mark.parametrize(("velocity_type", "bits"), sorted(VELOCITY_BITS.items()))
+def test_velocity_type_body_length(velocity_type: int, bits: int) -> None:
+    assert VELOCITY_FORMATS[velocity_type].sizeof() == bits
+
+
 def test_long_report_validates_fields_against_its_shape() -> None:
     with pytest.raises(CommandError):
         LongLocationReport(shape=1)  # a point needs lon and lat
