@@ -34,6 +34,7 @@ DEFAULT_RECONNECT_MIN_S = 0.5
 DEFAULT_RECONNECT_MAX_S = 30.0
 DEFAULT_PUBLISH_WINDOW = 64
 DEFAULT_DRAIN_RATE_PER_S = 2000.0
+DEFAULT_SESSION_EXPIRY_S = 600
 DEFAULT_GNSS_AUTO_BAUDS = (9600, 4800, 38400, 115200, 19200, 57600)
 DEFAULT_GNSS_SILENCE_TIMEOUT_S = 5.0
 DEFAULT_BAUD_PROBE_S = 2.5
@@ -114,6 +115,18 @@ class MqttSection(_Section):
     )
     drain_rate_per_s: float = Field(
         DEFAULT_DRAIN_RATE_PER_S, gt=0, description="Backlog messages per second after a reconnect."
+    )
+    session_expiry_s: int = Field(
+        DEFAULT_SESSION_EXPIRY_S,
+        ge=0,
+        le=2**32 - 1,
+        description=(
+            "How long the broker keeps this gateway's session while it is away: its command subscription, "
+            "and the QoS 1 commands dispatchers sent meanwhile, which it then executes on reconnect. "
+            "0 = a clean session each time (commands sent while the gateway is away are lost). With "
+            "protocol 3.1.1 any value > 0 means a persistent session whose expiry the broker decides "
+            "(mosquitto: persistent_client_expiration)."
+        ),
     )
 
     @field_validator("url")

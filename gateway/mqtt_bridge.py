@@ -42,6 +42,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import aiomqtt
+from paho.mqtt import client as paho_client
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from gateway.backoff import Backoff
 from gateway.config import Settings
@@ -243,6 +246,11 @@ class MqttBridge:
                 certfile=str(mqtt.cert_file) if mqtt.cert_file else None,
                 keyfile=str(mqtt.key_file) if mqtt.key_file else None,
             )
+        persistent = mqtt.session_expiry_s > 0
+        properties = None
+        if self._mqtt5 and persistent:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = mqtt.session_expiry_s
         client = aiomqtt.Client(
             mqtt.host,
             mqtt.port,
@@ -250,7 +258,12 @@ class MqttBridge:
             password=mqtt.password.get_secret_value() if mqtt.password else None,
             identifier=mqtt.client_id or f"patrol-gateway-{self.settings.gateway.id}",
             protocol=aiomqtt.ProtocolVersion.V5 if self._mqtt5 else aiomqtt.ProtocolVersion.V311,
-            clean_session=None if self._mqtt5 else True,
+            # A persistent session keeps the command subscription, and the commands sent while we were
+            # away, at the broker. Every connection is a new Client, so paho's "clean start on the first
+            # connect only" would always mean clean: say what we mean instead.
+            clean_session=None if self._mqtt5 else not persistent,
+            clean_start=not persistent if self._mqtt5 else paho_client.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
             will=aiomqtt.Will(self.availability_topic, OFFLINE, qos=1, retain=True),
             keepalive=mqtt.keepalive_s,
             timeout=CONNECT_TIMEOUT_S,
@@ -264,9 +277,9 @@ class MqttBridge:
         """One connection's lifetime; the one place lower-level exceptions are translated."""
         try:
             async with self._client() as client:
-                await client.publish(self.availability_topic, ONLINE, qos=1, retain=True)
-                if self.on_command is not None:
+                if self.on_command is not None:  # first, so that "online" means commands are heard
                     await client.subscribe(self.command_filter, qos=1)
+                await client.publish(self.availability_topic, ONLINE, qos=1, retain=True)
                 self._on_connected()
                 backoff.reset()
                 try:

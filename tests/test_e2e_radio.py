@@ -740,3 +740,65 @@ def test_mqtt5_response_topic_and_correlation_data_are_honoured(
         client.disconnect()
         client.loop_stop()
         recorder.close()
+
+
+@pytest.mark.parametrize(
+    ("protocol", "session_expiry_s", "kept"),
+    [("5", 600, True), ("3.1.1", 600, True), ("5", 0, False)],
+    ids=["mqtt5", "mqtt311", "clean-session"],
+)
+def test_a_command_sent_while_the_gateway_is_away_is_executed_when_it_returns(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    processes: list[Process],
+    protocol: str,
+    session_expiry_s: int,
+    kept: bool,
+) -> None:
+    """The broker keeps the gateway's session (its command subscription and the QoS 1 commands queued for
+    it) for ``mqtt.session_expiry_s`` while the gateway restarts; with 0 the session is clean and such a
+    command is lost -- the control case that shows the broker, not luck, carried it."""
+    link = tmp_path / "radio0"
+    sim_log = tmp_path / "radio.log"
+    processes.append(start_simulator("radio", link, "--log", str(sim_log), log=tmp_path / "sim.out"))
+    config = gateway_config(tmp_path, mosquitto, link)
+    config.write_text(
+        config.read_text().replace(
+            "[mqtt]\n", f'[mqtt]\nprotocol = "{protocol}"\nsession_expiry_s = {session_expiry_s}\n'
+        )
+    )
+    cmd = f"patrol/gateways/{GW}/cmd"
+    recorder = Recorder(mosquitto.port)
+
+    def result_ids() -> set[str]:
+        return {r.get("id") for r in payloads(recorder, "/result")}
+
+    def availability() -> list[bytes]:
+        return [m.payload for m in recorder.on(f"/gateways/{GW}/availability")]
+
+    try:
+        first = start_gateway(config, tmp_path / "gw1.out")
+        processes.append(first)
+        recorder.wait_for(radio_state(recorder, "up"), what="the radio up")
+        assert first.stop() == 0
+        recorder.wait_for(lambda _: availability()[-1:] == [b"offline"], what="offline")
+
+        publish(
+            mosquitto.port, f"{cmd}/send_text", {"id": "away-1", "to": "P-1", "text": "Dok ste bili van."}
+        )
+        processes.append(start_gateway(config, tmp_path / "gw2.out"))
+        recorder.wait_for(lambda _: availability()[-1:] == [b"online"], what="online again")
+        publish(mosquitto.port, f"{cmd}/send_status", {"id": "after-1", "to": "P-1", "code": "8002"})
+        recorder.wait_for(lambda _: "after-1" in result_ids(), what="the result of the later command")
+        if kept:
+            recorder.wait_for(lambda _: "away-1" in result_ids(), what="the queued command's result")
+            away = [r for r in payloads(recorder, "/result") if r.get("id") == "away-1"]
+            assert away[0]["ok"] is True and away[0]["state"] == "sent"
+            assert any(line.startswith("AT+CMGS=1234567,") for line in sim_log.read_text().splitlines())
+        else:
+            assert "away-1" not in result_ids(), "a clean session does not keep commands"
+        sent = sim_log.read_text().splitlines()
+        texts = [i for i, line in enumerate(sent) if line == "AT+CTSDS=12,0"]
+        assert len(texts) == (1 if kept else 0), "the queued text goes out exactly once, or not at all"
+    finally:
+        recorder.close()
