@@ -112,12 +112,18 @@ def describe(topic: str, payload: bytes) -> str:
         if kind == "text":
             return f"{unit:>10} text      {data.get('text')!r}"
         if kind == "emergency":
-            return f"{unit:>10} EMERGENCY ({data.get('kind')}) at {data.get('position', {}).get('lat', '?')}"
+            last = data.get("position") or {}
+            where = f"{last['lat']:.5f},{last['lon']:.5f}" if "lat" in last else "no known position"
+            return f"{unit:>10} EMERGENCY ({data.get('kind')}) last seen at {where}"
     if parts[-1] == "health":
         devices = ", ".join(f"{n}={d.get('state')}" for n, d in data.get("devices", {}).items())
         return f"{'gateway':>10} health    spool {data.get('spool', {}).get('depth')} | {devices}"
     if parts[-1] == "result":
-        return f"{'dispatch':>10} result    {data}"
+        outcome = data.get("state") or ("ok" if data.get("ok") else "refused")
+        error = f": {data['error']}" if "error" in data else ""
+        return f"{'dispatch':>10} result    {data.get('id')} {outcome}{error}"
+    if len(parts) >= 5 and parts[-2] == "cmd":
+        return f"{'dispatch':>10} command   {parts[-1]} {data}"
     if len(parts) >= 4 and parts[3] == "radios":
         state, issi, dbm = data.get("state"), data.get("issi"), data.get("signal_dbm")
         return f"{'radio':>10} {parts[4]:<9} {state} issi {issi} {dbm} dBm"
@@ -142,7 +148,6 @@ async def dispatcher_once(url: str, protocol: str, to: int) -> None:
     host, port = url.removeprefix("mqtt://").rsplit(":", 1)
     version = aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311
     command = {"id": "demo-1", "to": to, "text": "Proceed to Trg Republike, report on arrival"}
-    print(f"{'dispatch':>10} command   send_text {command}", flush=True)
     async with aiomqtt.Client(host, int(port), protocol=version) as client:
         await client.publish(
             f"patrol/gateways/{DEMO_GATEWAY_ID}/cmd/send_text", json.dumps(command).encode(), qos=1

@@ -16,5 +16,12 @@ pick_python() {
 if [ ! -x .venv/bin/python ]; then
     "$(pick_python)" -m venv .venv
 fi
+# Skip the install when this pyproject.toml is what was installed last (a second demo starts at once).
+stamp=.venv/.patrol-gateway-installed
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ -x .venv/bin/patrol-gateway ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+    exit 0
+fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
+echo "$wanted" >"$stamp"

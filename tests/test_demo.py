@@ -36,5 +36,5 @@ def test_demo_shows_gnss_and_fleet_traffic_and_a_dispatcher_command_then_exits_c
     assert "(gnss, seq" in out, "the simulated receiver's positions"
     assert "(lip, seq" in out, "the simulated fleet's LIP positions"
     assert "radio base      up" in out
-    assert "'id': 'demo-1', 'ok': True, 'state': 'sent'" in out, "the dispatcher's send_text went out"
+    assert "dispatch result    demo-1 sent" in out, "the dispatcher's send_text went out"
     assert out.rstrip().endswith("availability: offline"), "the gateway said goodbye"
