@@ -35,6 +35,7 @@ DEFAULT_RECONNECT_MAX_S = 30.0
 DEFAULT_PUBLISH_WINDOW = 64
 DEFAULT_DRAIN_RATE_PER_S = 2000.0
 DEFAULT_SESSION_EXPIRY_S = 600
+DEFAULT_COMMAND_REPLAY_MAX_AGE_S = 600.0
 DEFAULT_GNSS_AUTO_BAUDS = (9600, 4800, 38400, 115200, 19200, 57600)
 DEFAULT_GNSS_SILENCE_TIMEOUT_S = 5.0
 DEFAULT_BAUD_PROBE_S = 2.5
@@ -126,6 +127,15 @@ class MqttSection(_Section):
             "0 = a clean session each time (commands sent while the gateway is away are lost). With "
             "protocol 3.1.1 any value > 0 means a persistent session whose expiry the broker decides "
             "(mosquitto: persistent_client_expiration)."
+        ),
+    )
+    command_replay_max_age_s: float = Field(
+        DEFAULT_COMMAND_REPLAY_MAX_AGE_S,
+        ge=0,
+        description=(
+            "A command accepted but not yet sent when the gateway stopped (killed, power cut) is executed at "
+            "the next start if it was accepted at most this long before; an older one is answered "
+            "'failed' instead (a status sent an hour late misleads). 0 = never execute such a command late."
         ),
     )
 

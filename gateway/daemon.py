@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from gateway import __version__
+from gateway.command_journal import CommandJournal, JournaledCommand
 from gateway.config import Settings
 from gateway.drivers.gnss import GnssDriver
 from gateway.link_state import LinkStatus
@@ -23,7 +25,7 @@ from gateway.policy import PositionReporter
 from gateway.protocols.nmea import GnssFix
 from gateway.radio_service import RadioService
 from gateway.sd_notify import notify, watchdog_interval_s
-from gateway.spool import Spool, SpoolStats
+from gateway.spool import Spool, SpoolError, SpoolStats
 from gateway.timefmt import iso_ms, utc_now
 from gateway.topics import Topics
 
@@ -71,6 +73,7 @@ class Gateway:
         self.settings = settings
         self.topics = Topics(settings.gateway.topic_prefix, settings.gateway.id)
         self.spool = Spool(settings.spool.path, settings.spool)
+        self.journal = CommandJournal(self.spool)
         self.bridge = MqttBridge(settings, self.spool, on_command=self._on_command)
         self.started = time.monotonic()
         self.reporter = PositionReporter(settings.gnss.report)
@@ -92,6 +95,8 @@ class Gateway:
         correlation data, as well as to the result topic.
         """
         body = {**body, "gateway": self.settings.gateway.id}
+        if meta is not None and meta.journal_id is not None:  # before the put, which commits both at once
+            self.journal.finish(meta.journal_id, body)
         seq = self.spool.put(cls, topic, body, retain=retain)
         if meta is not None and meta.response_topic:
             self.spool.put(
@@ -117,7 +122,59 @@ class Gateway:
         self.publish("position", self.topics.unit(self.own_unit, "position"), body, retain=True)
 
     async def _on_command(self, name: str, payload: bytes, meta: CommandMeta) -> None:
-        await self.radios.handle_command(name, payload, meta)
+        """Journal a received command durably (its PUBACK follows), then execute it; answer a repeat."""
+        try:
+            entry, new = self.journal.accept(
+                name,
+                payload,
+                response_topic=meta.response_topic,
+                correlation_data=meta.correlation_data,
+                now=time.time(),
+            )
+        except SpoolError as exc:
+            log.error("cannot journal the %s command (%s); executing it without a journal", name, exc)
+            await self.radios.handle_command(name, payload, meta)
+            return
+        if not new:
+            self._answer_repeat(entry, meta)
+            return
+        log.info("command %s accepted (journal %d): %r", name, entry.id, payload[:200])
+        await self.radios.handle_command(name, payload, replace(meta, journal_id=entry.id))
+
+    def _answer_repeat(self, entry: JournaledCommand, meta: CommandMeta) -> None:
+        if entry.result is None:
+            log.info(
+                "command %s (journal %d) received again while in progress; its result follows",
+                entry.name,
+                entry.id,
+            )
+            return
+        log.info(
+            "command %s (journal %d) received again; answering with its first result", entry.name, entry.id
+        )
+        body = {key: value for key, value in entry.result.items() if key != "gateway"}
+        self.publish("result", self.topics.command_result(entry.name), body, retain=False, meta=meta)
+
+    async def _replay_unfinished_commands(self) -> None:
+        """Execute the commands accepted before the gateway last stopped but not sent, unless too old."""
+        max_age = self.settings.mqtt.command_replay_max_age_s
+        for entry in self.journal.unfinished():
+            age = time.time() - entry.received
+            meta = CommandMeta(entry.response_topic, entry.correlation_data, journal_id=entry.id)
+            if age > max_age:
+                log.warning(
+                    "not executing the %s command accepted %.0f s ago, before a restart", entry.name, age
+                )
+                self.radios.refuse_command(
+                    entry.name,
+                    entry.payload,
+                    meta,
+                    f"not sent: the gateway stopped after accepting it and restarted {age:.0f} s later, "
+                    f"beyond mqtt.command_replay_max_age_s ({max_age:g} s)",
+                )
+                continue
+            log.info("executing the %s command accepted %.1f s ago, before a restart", entry.name, age)
+            await self.radios.handle_command(entry.name, entry.payload, meta)
 
     def device_statuses(self) -> list[LinkStatus]:
         statuses = [self.gnss.status] if self.gnss else []
@@ -165,6 +222,7 @@ class Gateway:
                 if self.gnss is not None:
                     tasks.append(group.create_task(self.gnss.run(), name="gnss"))
                 tasks.extend(self.radios.start(group))
+                await self._replay_unfinished_commands()
                 tasks.append(group.create_task(self._report_health(), name="health"))
                 tasks.append(group.create_task(self._commit_positions(), name="spool-commit"))
                 tasks.append(group.create_task(self._watchdog(), name="watchdog"))

@@ -16,6 +16,11 @@ PUBACKs are collected into a list; that list is deleted from the spool in one ba
 a batch of PUBACKs (slots are free) and by ``shutdown()``. The rarely used ``online``/``offline`` publishes
 and the command subscription go through aiomqtt as before.
 
+Commands: a received command's PUBACK is sent only once ``on_command`` has returned (paho's manual
+acknowledgement), and the daemon's handler journals the command durably before it returns
+(``gateway.command_journal``). So a command the broker has handed over for good is on disk; one that was not
+yet journaled when the gateway died is redelivered by the broker from the persistent session.
+
 Order: higher classes first (see ``gateway.spool.CLASS_RANK``), seq order within a class. After a
 (re)connect, what was in the spool at that moment is the backlog: it is sent at no more than
 ``mqtt.drain_rate_per_s`` (a token bucket), so that a long outage does not flood the uplink and the
@@ -76,9 +81,12 @@ class CommandMeta:
 
     response_topic: str | None = None
     correlation_data: bytes | None = None
+    journal_id: int | None = None
+    """The command's entry in the command journal, once it has one."""
 
 
 CommandHandler = Callable[[str, bytes, CommandMeta], Awaitable[None]]
+"""Takes a received command; must return promptly: the command's PUBACK is sent when it returns."""
 
 
 class _TokenBucket:
@@ -142,7 +150,6 @@ class MqttBridge:
         self._flush_deadline = math.inf
         self._shutdown_deadline = math.inf
         self._run_task: asyncio.Task[Any] | None = None
-        self._command_tasks: set[asyncio.Task[None]] = set()
         self._publisher: SpoolPublisher | None = None
         self._connected = False
         self._connection_changed = asyncio.Event()
@@ -231,8 +238,6 @@ class MqttBridge:
                 log.warning("MQTT shutdown did not finish within %.1f s; dropping the connection", timeout_s)
                 task.cancel()
                 await asyncio.wait({task}, timeout=0.5)
-        for command in list(self._command_tasks):
-            command.cancel()
         self._commit_spool()
 
     # -- one connection ------------------------------------------------------------------------------------
@@ -271,6 +276,8 @@ class MqttBridge:
             max_inflight_messages=0,  # the window is the limit; 0 also skips paho's O(n) scan per PUBACK
         )
         client.pending_calls_threshold = mqtt.publish_window + 2  # a full window is normal, not a warning
+        # aiomqtt 2 does not pass paho's manual_ack through; commands are acknowledged in _receive().
+        client._client.manual_ack_set(True)
         return client
 
     async def _session(self, backoff: Backoff) -> None:
@@ -335,36 +342,38 @@ class MqttBridge:
             await asyncio.gather(receiver, drainer, return_exceptions=True)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        """Hand commands to ``on_command``; ends with MqttError when the connection is lost."""
+        """Hand commands to ``on_command``, then acknowledge them; ends with MqttError when the link drops."""
         async for message in client.messages:
-            topic = message.topic.value
-            name = topic.removeprefix(self._command_base)
-            if name == topic or not name or "/" in name:
-                continue  # e.g. .../cmd/<name>/result
-            payload = message.payload
-            if isinstance(payload, str):
-                raw = payload.encode()
-            elif isinstance(payload, bytes | bytearray):
-                raw = bytes(payload)
-            else:
-                raw = b"" if payload is None else str(payload).encode()
-            properties = message.properties
-            meta = CommandMeta(
-                response_topic=getattr(properties, "ResponseTopic", None),
-                correlation_data=getattr(properties, "CorrelationData", None),
-            )
-            task = asyncio.create_task(self._handle_command(name, raw, meta), name=f"mqtt-cmd-{name}")
-            self._command_tasks.add(task)
-            task.add_done_callback(self._command_tasks.discard)
+            await self._take(message)
+            # Not when cancelled above: an unacknowledged command is redelivered from the session. A PUBACK
+            # lost with the connection means a redelivery too; the journal recognises the repeat.
+            client._client.ack(message.mid, message.qos)
 
-    async def _handle_command(self, name: str, payload: bytes, meta: CommandMeta) -> None:
-        assert self.on_command is not None
+    async def _take(self, message: aiomqtt.Message) -> None:
+        topic = message.topic.value
+        name = topic.removeprefix(self._command_base)
+        if name == topic or not name or "/" in name:
+            return  # e.g. .../cmd/<name>/result
+        if self.on_command is None:
+            return
+        payload = message.payload
+        if isinstance(payload, str):
+            raw = payload.encode()
+        elif isinstance(payload, bytes | bytearray):
+            raw = bytes(payload)
+        else:
+            raw = b"" if payload is None else str(payload).encode()
+        properties = message.properties
+        meta = CommandMeta(
+            response_topic=getattr(properties, "ResponseTopic", None),
+            correlation_data=getattr(properties, "CorrelationData", None),
+        )
         try:
-            await self.on_command(name, payload, meta)
+            await self.on_command(name, raw, meta)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("command %r failed in its handler (payload %r)", name, payload[:200])
+        except Exception:  # acknowledged all the same: a command that breaks its handler must not loop
+            log.exception("command %r failed in its handler (payload %r)", name, raw[:200])
 
     # -- the drain loop ------------------------------------------------------------------------------------
 

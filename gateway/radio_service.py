@@ -365,6 +365,12 @@ class RadioService:
             return
         self._spawn(self._execute(name, command, driver, meta))
 
+    def refuse_command(self, name: str, payload: bytes, meta: CommandMeta, error: str) -> None:
+        """Answer a command that will not be executed (a valid one, too stale to send) as failed."""
+        self._publish_result(
+            name, {"id": command_id(payload), "ok": False, "state": "failed", "error": error}, meta
+        )
+
     def _driver_for(self, command: Command) -> RadioDriver:
         if not self.drivers:
             raise CommandError("this gateway has no radio configured")

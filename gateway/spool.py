@@ -327,6 +327,17 @@ class Spool:
             self._commit_if_due(now)
         return seq
 
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on the spool's file inside its open transaction (committed with the next commit).
+
+        For tables that must change atomically with a spooled message, such as the command journal.
+        """
+        self._begin(self._clock())
+        try:
+            return self._db.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise SpoolError(f"spool {self.path}: {exc}") from exc
+
     def _begin(self, now: float) -> None:
         if not self._db.in_transaction:
             self._db.execute("BEGIN")
