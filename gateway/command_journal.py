@@ -93,7 +93,7 @@ class CommandJournal:
     ) -> tuple[JournaledCommand, bool]:
         """Record a received command durably: ``(entry, True)``; a repeat gives ``(earlier entry, False)``."""
         digest = _digest(name, payload)
-        earlier = self.spool.execute(
+        earlier = self.spool.query(
             f"SELECT {_COLUMNS} FROM commands WHERE digest = ? AND received >= ? ORDER BY id DESC LIMIT 1",
             (digest, now - COMMAND_MEMORY_S),
         )
@@ -123,8 +123,13 @@ class CommandJournal:
         """Commands accepted but without a result yet (the gateway stopped first), oldest first."""
         return [
             _entry(row)
-            for row in self.spool.execute(f"SELECT {_COLUMNS} FROM commands WHERE result IS NULL ORDER BY id")
+            for row in self.spool.query(f"SELECT {_COLUMNS} FROM commands WHERE result IS NULL ORDER BY id")
         ]
+
+    def unfinished_count(self) -> int:
+        """How many commands are accepted and still waiting for their first result."""
+        ((count,),) = self.spool.query("SELECT count(*) FROM commands WHERE result IS NULL")
+        return int(count)
 
     def _forget_old(self, now: float) -> None:
         self.spool.execute(

@@ -74,6 +74,7 @@ class Gateway:
         self.topics = Topics(settings.gateway.topic_prefix, settings.gateway.id)
         self.spool = Spool(settings.spool.path, settings.spool)
         self.journal = CommandJournal(self.spool)
+        self.command_counts = dict.fromkeys(("received", "repeated", "replayed", "expired"), 0)
         self.bridge = MqttBridge(settings, self.spool, on_command=self._on_command)
         self.started = time.monotonic()
         self.reporter = PositionReporter(settings.gnss.report)
@@ -135,7 +136,9 @@ class Gateway:
             log.error("cannot journal the %s command (%s); executing it without a journal", name, exc)
             await self.radios.handle_command(name, payload, meta)
             return
+        self.command_counts["received"] += 1
         if not new:
+            self.command_counts["repeated"] += 1
             self._answer_repeat(entry, meta)
             return
         log.info("command %s accepted (journal %d): %r", name, entry.id, payload[:200])
@@ -162,6 +165,7 @@ class Gateway:
             age = time.time() - entry.received
             meta = CommandMeta(entry.response_topic, entry.correlation_data, journal_id=entry.id)
             if age > max_age:
+                self.command_counts["expired"] += 1
                 log.warning(
                     "not executing the %s command accepted %.0f s ago, before a restart", entry.name, age
                 )
@@ -174,6 +178,7 @@ class Gateway:
                 )
                 continue
             log.info("executing the %s command accepted %.1f s ago, before a restart", entry.name, age)
+            self.command_counts["replayed"] += 1
             await self.radios.handle_command(entry.name, entry.payload, meta)
 
     def device_statuses(self) -> list[LinkStatus]:
@@ -189,6 +194,7 @@ class Gateway:
             "uptime_s": round(time.monotonic() - self.started, 1),
             "spool": spool_health(stats),
             "mqtt": self.bridge.stats(),
+            "commands": {**self.command_counts, "in_progress": self.journal.unfinished_count()},
             "devices": {status.name: status.snapshot() for status in self.device_statuses()},
         }
 

@@ -338,6 +338,13 @@ class Spool:
         except sqlite3.Error as exc:
             raise SpoolError(f"spool {self.path}: {exc}") from exc
 
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only statement (it sees what this process has written but not yet committed)."""
+        try:
+            return self._db.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise SpoolError(f"spool {self.path}: {exc}") from exc
+
     def _begin(self, now: float) -> None:
         if not self._db.in_transaction:
             self._db.execute("BEGIN")

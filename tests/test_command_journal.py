@@ -92,7 +92,7 @@ def test_the_memory_is_bounded_in_count(spool: Spool, monkeypatch: pytest.Monkey
     for payload in payloads:
         entry, _ = journal.accept("send_status", payload, now=NOW)
         journal.finish(entry.id, RESULT)
-    (count,) = spool.execute("SELECT count(*) FROM commands")[0]
+    ((count,),) = spool.query("SELECT count(*) FROM commands")
     assert count <= 4
     _, new = journal.accept("send_status", payloads[0], now=NOW)
     assert new, "the oldest was forgotten"

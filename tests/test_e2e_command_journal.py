@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gateway.schemas import validate
 from tests.broker import Mosquitto
 from tests.harness import Process, Recorder, publish, start_gateway, start_simulator
 from tests.test_e2e_radio import GW, gateway_config, payloads, radio_state
 
 CMD = f"patrol/gateways/{GW}/cmd"
+
+
+def command_counts(recorder: Recorder, **wanted: int) -> Any:
+    """A wait condition: the newest health report's ``commands`` section has these counts."""
+
+    def check(_: Any) -> bool:
+        reports = payloads(recorder, f"/gateways/{GW}/health")
+        if not reports:
+            return False
+        validate("health", reports[-1])
+        counts = reports[-1]["commands"]
+        return all(counts[key] == value for key, value in wanted.items())
+
+    return check
 
 
 def status_sends(log: Path) -> list[str]:
@@ -57,6 +73,10 @@ def test_a_command_accepted_before_a_kill_is_executed_after_the_restart(
         )
         results = [r for r in payloads(recorder, "/result") if r.get("id") == "kill-1"]
         assert len(results) == 1
+        recorder.wait_for(
+            command_counts(recorder, replayed=int(executed), expired=int(not executed), in_progress=0),
+            what="the health report counting the command found unfinished at start",
+        )
         if executed:
             assert results[0]["ok"] is True and results[0]["state"] == "sent"
             assert status_sends(sim_log) == ["AT+CMGS=1234567,16", "AT+CMGS=1234567,16"], "once, then later-1"
@@ -92,5 +112,9 @@ def test_a_repeated_command_is_executed_once_and_answered_with_its_first_result(
         publish(mosquitto.port, f"{CMD}/send_status", {**command, "id": "rep-2"})
         recorder.wait_count("/send_status/result", 3)
         assert status_sends(sim_log) == ["AT+CMGS=1234567,16"] * 2, "rep-1 once, rep-2 once"
+        recorder.wait_for(
+            command_counts(recorder, received=3, repeated=1, in_progress=0),
+            what="the repeat counted in health",
+        )
     finally:
         recorder.close()
