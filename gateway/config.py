@@ -7,19 +7,22 @@ start-up with a ``ConfigError`` naming the key, the value and what was expected.
 
 from __future__ import annotations
 
+import os
 import socket
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal, Self
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
@@ -99,11 +102,27 @@ class GatewaySection(_Section):
 
 class MqttSection(_Section):
     url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port or mqtts://host:port (TLS).")
-    username: str | None = Field(None, description="Broker user name.")
+    username: str | None = Field(
+        None,
+        validation_alias=AliasChoices("username", "user"),
+        description="Broker user name (also accepted as `user`, or in the URL as mqtt://user:password@host).",
+    )
     password: SecretStr | None = Field(None, description="Broker password (masked in check-config).")
-    ca_file: Path | None = Field(None, description="CA certificate file for mqtts://.")
-    cert_file: Path | None = Field(None, description="Client certificate for mutual TLS.")
-    key_file: Path | None = Field(None, description="Client private key for mutual TLS.")
+    ca_file: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("ca_file", "ca"),
+        description="CA certificate file for mqtts:// (also accepted as `ca`).",
+    )
+    cert_file: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("cert_file", "client_cert", "cert"),
+        description="Client certificate for mutual TLS (also `client_cert`, `cert`).",
+    )
+    key_file: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("key_file", "client_key", "key"),
+        description="Client private key for mutual TLS (also `client_key`, `key`).",
+    )
     client_id: str | None = Field(None, description="MQTT client id (default: patrol-gateway-<gateway.id>).")
     protocol: Literal["5", "3.1.1"] = Field(
         "5", description="MQTT protocol version; 3.1.1 for brokers without MQTT 5 (the demo's embedded one)."
@@ -150,6 +169,24 @@ class MqttSection(_Section):
         except ValueError as exc:
             raise ValueError("a URL with a numeric port, e.g. mqtt://host:1883") from exc
         return value
+
+    @model_validator(mode="after")
+    def _credentials_from_url(self) -> Self:
+        """``mqtt://user:password@host:port`` is accepted; the credentials move to their own (masked) keys."""
+        parts = urlsplit(self.url)
+        if parts.username is None and parts.password is None:
+            return self
+        if self.username is not None or self.password is not None:
+            raise ValueError("credentials in mqtt.url or in mqtt.username/password, not both")
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = SecretStr(unquote(parts.password)) if parts.password is not None else None
+        netloc = parts.hostname or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+        self.url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        return self
 
     @property
     def host(self) -> str:
@@ -362,9 +399,41 @@ class Settings(BaseSettings):
         return data
 
 
+SECRET_KEYS = frozenset({"password"})
+"""Keys whose values are never printed, not even in an error message."""
+
+
+def _redact(loc: tuple[Any, ...], value: Any) -> Any:
+    if loc and str(loc[-1]) in SECRET_KEYS:
+        return SECRET_MASK
+    if isinstance(value, str) and "@" in value and "://" in value:
+        parts = urlsplit(value)
+        if parts.password is not None:
+            return value.replace(f":{parts.password}@", f":{SECRET_MASK}@", 1)
+    if isinstance(value, dict):
+        return {k: _redact((*loc, k), v) for k, v in value.items()}
+    return value
+
+
+def _env_source(loc: tuple[Any, ...]) -> str | None:
+    """The environment variable that set this key (or a table or list holding it), if one did."""
+    names = {name.upper() for name in os.environ}
+    for end in range(len(loc), 0, -1):
+        if not all(isinstance(part, str) for part in loc[:end]):
+            continue
+        name = ENV_PREFIX + "__".join(str(part) for part in loc[:end]).upper()
+        if name in names:
+            return name
+    return None
+
+
 def _describe(error: dict[str, Any]) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    value = error.get("input")
+    loc = tuple(error["loc"])
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    source = _env_source(loc)
+    if source is not None:
+        key += f" (from {source})"
+    value = _redact(loc, error.get("input"))
     expected = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key (value {value!r}); expected one of the documented keys"

@@ -289,13 +289,59 @@ def test_errors_never_show_the_password(tmp_path: Path, capsys: pytest.CaptureFi
     assert "radios" in err and PASSWORD not in err
 
 
-def test_bad_environment_value_names_the_key(
+def test_a_password_of_the_wrong_type_is_not_echoed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _check_config(capsys, _write(tmp_path, "[mqtt]\npassword = 80417\n"))
+    assert code == EXIT_CONFIG
+    assert "mqtt.password" in err and "80417" not in err and SECRET_MASK in err
+
+
+def test_credentials_in_the_url_are_used_and_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, f'[mqtt]\nurl = "mqtts://gw%40north:{PASSWORD}@broker.example:8883"\n')
+    code, out, _ = _check_config(capsys, path)
+    assert code == EXIT_OK and PASSWORD not in out
+    mqtt = json.loads(out)["mqtt"]
+    assert mqtt["url"] == "mqtts://broker.example:8883"
+    assert (mqtt["username"], mqtt["password"]) == ("gw@north", SECRET_MASK)
+
+
+def test_credentials_twice_and_a_bad_url_never_show_the_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for text in [
+        f'[mqtt]\nurl = "mqtt://a:{PASSWORD}@h:1883"\nusername = "b"\n',
+        f'[mqtt]\nurl = "mqtt://a:{PASSWORD}@h:99999"\n',
+    ]:
+        code, _, err = _check_config(capsys, _write(tmp_path, text))
+        assert code == EXIT_CONFIG and "mqtt" in err and PASSWORD not in err, err
+
+
+def test_the_spec_words_user_ca_cert_and_key_are_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = '[mqtt]\nuser = "gw"\nca = "/etc/ca.pem"\nclient_cert = "/etc/c.pem"\nclient_key = "/etc/k.pem"\n'
+    code, out, _ = _check_config(capsys, _write(tmp_path, text))
+    assert code == EXIT_OK
+    mqtt = json.loads(out)["mqtt"]
+    assert (mqtt["username"], mqtt["ca_file"], mqtt["cert_file"], mqtt["key_file"]) == (
+        "gw",
+        "/etc/ca.pem",
+        "/etc/c.pem",
+        "/etc/k.pem",
+    )
+
+
+def test_bad_environment_value_names_the_key_and_the_variable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATROL_GATEWAY_GNSS__REPORT__MIN_INTERVAL_S", "-3")
     code, out, err = _check_config(capsys, _write(tmp_path, GOOD))
     assert (code, out) == (EXIT_CONFIG, "")
-    assert "gnss.report.min_interval_s" in err and "'-3'" in err
+    assert "gnss.report.min_interval_s (from PATROL_GATEWAY_GNSS__REPORT__MIN_INTERVAL_S)" in err
+    assert "'-3'" in err
 
 
 def test_environment_table_that_is_not_json_is_a_config_error(
