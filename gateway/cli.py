@@ -93,11 +93,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"patrol-gateway: decode: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    failures = 0
     try:
-        failures = 0
         for record in decode_stream(args.kind, stream, bits=args.bits, service=args.service):
             failures += "error" in record
             print(json.dumps(record, ensure_ascii=False), flush=True)
+    except BrokenPipeError:  # "decode ... | head": the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
     finally:
         if stream is not sys.stdin:
             stream.close()

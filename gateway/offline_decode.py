@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from typing import Any
 
@@ -75,9 +75,33 @@ def decode_lip_hex(text: str, *, bits: int | None) -> dict[str, Any]:
     return _with_derived(lip.decode_lip(SdsPayload.from_hex(hex_text, length)))
 
 
+_RESPONSE_PARSERS: dict[str, Callable[[str], Any]] = {
+    "+CNUMF": lambda line: pei.parse_cnumf([line]),
+    "+CSQ": lambda line: pei.parse_csq([line]),
+    "+CREG": pei.parse_creg,
+    "+CMGS": lambda line: pei.parse_cmgs_response([line]),
+}
+"""Responses to the gateway's own commands, which a capture shows without the command's context."""
+
+
+def _decode_response(line: str) -> dict[str, Any] | None:
+    prefix = line.split(":", 1)[0].strip().upper()
+    parser = _RESPONSE_PARSERS.get(prefix)
+    if parser is None:
+        return None
+    try:
+        return {"response": prefix, **to_jsonable(parser(line))}
+    except ProtocolError as exc:
+        return {"response": prefix, "error": str(exc)}
+
+
 def _decode_pei(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     for event in pei.decode_pei_lines(lines):
         record = to_jsonable(event)
+        if isinstance(event, pei.UnknownLine):
+            decoded = _decode_response(event.line)
+            if decoded is not None:
+                record["decoded"] = decoded
         if isinstance(event, pei.SdsReceived):
             try:
                 payload = SdsPayload.from_hex(event.data_hex, event.length_bits)
@@ -92,8 +116,8 @@ def decode_stream(
 ) -> Iterator[dict[str, Any]]:
     """Decode each line of ``stream`` as ``kind`` (nmea, pei, lip, sds)."""
     lines = (line.rstrip("\r\n") for line in stream)
-    if kind == "nmea":
-        yield from nmea.decode_lines(lines)
+    if kind == "nmea":  # comment lines (gpsd's test logs start with some) are skipped, as for hex input
+        yield from nmea.decode_lines(line for line in lines if not line.lstrip().startswith("#"))
         return
     if kind == "pei":
         yield from _decode_pei(lines)

@@ -341,3 +341,39 @@ def test_extra_arguments_are_refused(tmp_path: Path) -> None:
     result = _run("sds", path, "another.hex")
     assert result.returncode == 2
     assert b"unrecognized arguments: another.hex" in result.stderr
+
+
+def test_nmea_comment_lines_are_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capture = "# Name: a receiver log with a header\r\n# Chipset: SiRF\r\n" + NMEA_CAPTURE
+    code, records = _decode(capsys, "nmea", _write(tmp_path, "gps.nmea", capture))
+    assert code == EXIT_OK
+    assert [r["error"] for r in records if "error" in r] == ["checksum", "garbage"], "no error for comments"
+
+
+def test_pei_responses_in_a_capture_are_decoded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A capture shows the answers to the gateway's own commands without the commands' context."""
+    capture = "+CSQ: 20,99\r\n+CNUMF: 6,901234500001234\r\n+CMGS: 3,4,201\r\n+CSQ: x\r\n"
+    code, records = _decode(capsys, "pei", _write(tmp_path, "pei.log", capture))
+    assert code == EXIT_OK
+    signal, identity, report, bad = records
+    assert (signal["decoded"]["response"], signal["decoded"]["dbm"]) == ("+CSQ", -73)
+    assert (identity["decoded"]["issi"], identity["decoded"]["tsi"]) == (1234, "901234500001234")
+    assert report["type"] == "SendReport" and report["status"] == 4, "the unsolicited +CMGS as before"
+    assert bad["decoded"]["response"] == "+CSQ" and "rssi" in bad["decoded"]["error"]
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
+    """``decode ... | head`` closes the pipe: no traceback, exit 0."""
+    capture = _write(tmp_path, "gps.nmea", NMEA_CAPTURE * 2000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "decode", "nmea", capture],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()
+    assert process.wait(60) == EXIT_OK
+    assert process.stderr.read() == b""
+    process.stderr.close()
