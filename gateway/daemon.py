@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_BUDGET_S = 3.5
 """Of the 5 s a SIGTERM allows, what the MQTT flush may take; the rest is for closing devices."""
+HEALTH_MIN_SPACING_S = 1.0
+"""Health reports follow link state changes, but no closer together than this (a flapping link)."""
 
 
 def spool_health(stats: SpoolStats) -> dict[str, Any]:
@@ -80,6 +82,10 @@ class Gateway:
         self.reporter = PositionReporter(settings.gnss.report)
         self.gnss = GnssDriver(settings.gnss, self._on_fix) if settings.gnss.port else None
         self.radios = RadioService(settings, self.topics, self.publish)
+        self._links_changed = asyncio.Event()
+        for status in self.device_statuses():
+            status.on_change = self._links_changed.set
+        self.bridge.on_connection_change = self._links_changed.set
         if settings.gnss.port and not settings.gateway.unit:
             log.warning("gnss.port is set but gateway.unit is not: GNSS positions go under %s", self.own_unit)
 
@@ -199,11 +205,29 @@ class Gateway:
         }
 
     async def _report_health(self) -> None:
+        """Every ``gateway.health_interval_s``, and early when a device link or the broker link changes state
+        (at most one early report per ``HEALTH_MIN_SPACING_S``).
+
+        The report is retained: a dispatcher connecting later must not find a stale "starting" there.
+        """
         while True:
+            self._links_changed.clear()
             body = self.health()
             log.info(health_line(body))
             self.publish("health", self.topics.health, body, retain=True)
-            await asyncio.sleep(self.settings.gateway.health_interval_s)
+            spacing = min(HEALTH_MIN_SPACING_S, self.settings.gateway.health_interval_s)
+            await asyncio.sleep(spacing)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._links_changed.wait(), self.settings.gateway.health_interval_s - spacing
+                )
+
+    def _report_stopped(self) -> None:
+        """On a clean stop: the radios' retained state and a last health report say the links are down."""
+        for status in self.device_statuses():
+            status.set_state("down", "gateway stopped")
+        self.radios.publish_states()
+        self.publish("health", self.topics.health, self.health(), retain=True)
 
     async def _commit_positions(self) -> None:
         interval = self.settings.spool.position_commit_interval_s
@@ -242,6 +266,8 @@ class Gateway:
                     if task.get_name() != "mqtt":
                         task.cancel()
                 await self.radios.close()
+                with contextlib.suppress(SpoolError):  # best effort: the stop goes on regardless
+                    self._report_stopped()
                 self.spool.commit()
                 with contextlib.suppress(Exception):
                     await self.bridge.shutdown(timeout_s=SHUTDOWN_BUDGET_S)

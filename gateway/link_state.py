@@ -28,6 +28,8 @@ class LinkStatus:
     details: dict[str, Any] = field(default_factory=dict)
     recent_lines: Callable[[], list[str]] | None = None
     """The device's last few raw lines, read only when a health report is made (for remote diagnosis)."""
+    on_change: Callable[[], None] | None = None
+    """Called after every state change (the daemon reports health early then)."""
 
     def set_state(self, state: LinkStateName, error: str | None = None) -> bool:
         """Change state; returns True when it actually changed."""
@@ -37,6 +39,8 @@ class LinkStatus:
             return False
         self.state = state
         self.since = time.time()
+        if self.on_change is not None:
+            self.on_change()
         return True
 
     def snapshot(self) -> dict[str, Any]:

@@ -64,7 +64,7 @@ OFFLINE: Final = b"offline"
 CONNECT_TIMEOUT_S: Final = 10.0
 """CONNACK, SUBACK and the ``online`` PUBACK must arrive within this; otherwise the connection is dropped."""
 SHUTDOWN_FLUSH_SHARE: Final = 0.6
-"""Of ``shutdown()``'s budget, the share spent waiting for in-flight PUBACKs; the rest is for ``offline``."""
+"""Of ``shutdown()``'s budget, the share spent flushing the spool; the rest is for ``offline``."""
 BACKLOG_TICK_S: Final = 0.01
 """While the backlog is paced, the drain loop looks for new tokens at most this often."""
 RATE_WINDOW_S: Final = 60
@@ -153,6 +153,8 @@ class MqttBridge:
         self._publisher: SpoolPublisher | None = None
         self._connected = False
         self._connection_changed = asyncio.Event()
+        self.on_connection_change: Callable[[], None] | None = None
+        """Called after the broker link goes up or down."""
         self._outage_since: float | None = None
         self._rate = _RateMeter()
         self.published = 0
@@ -180,6 +182,8 @@ class MqttBridge:
         if connected != self._connected:
             self._connected = connected
             self._connection_changed.set()
+            if self.on_connection_change is not None:
+                self.on_connection_change()
 
     def notify(self) -> None:
         """Tell the bridge that something was put in the spool (call after ``Spool.put``)."""
@@ -222,8 +226,9 @@ class MqttBridge:
     async def shutdown(self, timeout_s: float = 3.0) -> None:
         """Flush what can be flushed within ``timeout_s``, publish ``offline``, disconnect; never raises.
 
-        In-flight publishes get ``SHUTDOWN_FLUSH_SHARE`` of the budget for their PUBACKs; whatever is not
-        acknowledged stays in the spool for the next start. With the broker down this returns at once.
+        Sending what the spool holds (in the usual order and pacing) and collecting the PUBACKs gets
+        ``SHUTDOWN_FLUSH_SHARE`` of the budget; whatever is not acknowledged by then stays in the spool for
+        the next start. With the broker down this returns at once.
         """
         loop = asyncio.get_running_loop()
         self._flush_deadline = loop.time() + timeout_s * SHUTDOWN_FLUSH_SHARE
@@ -394,21 +399,26 @@ class MqttBridge:
                 self._wake.clear()
                 self._flush_acks()
                 timeout: float | None = None
-                if self._closing.is_set():
-                    if not in_flight:
+                closing = self._closing.is_set()
+                if closing and loop.time() >= self._flush_deadline:
+                    if in_flight or self.spool.depth:
+                        log.warning(
+                            "shutting down with %d publishes unacknowledged, %d messages left in the spool",
+                            len(in_flight),
+                            self.spool.depth,
+                        )
+                    return
+                batch, paced = self._next_batch(window - len(in_flight), backlog_ceiling, bucket)
+                for message in batch:
+                    publisher.publish(message)  # MqttCodeError: outcome unknown, stays in the spool
+                self.published += len(batch)
+                self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
+                if paced:
+                    timeout = max(bucket.wait_s(), BACKLOG_TICK_S)
+                if closing:  # flushing: until nothing is left to send or the flush budget is spent
+                    if not in_flight and not paced:
                         return
-                    timeout = self._flush_deadline - loop.time()
-                    if timeout <= 0:
-                        log.warning("shutting down with %d publishes unacknowledged", len(in_flight))
-                        return
-                else:
-                    batch, paced = self._next_batch(window - len(in_flight), backlog_ceiling, bucket)
-                    for message in batch:
-                        publisher.publish(message)  # MqttCodeError: outcome unknown, stays in the spool
-                    self.published += len(batch)
-                    self.peak_in_flight = max(self.peak_in_flight, len(in_flight))
-                    if paced:
-                        timeout = max(bucket.wait_s(), BACKLOG_TICK_S)
+                    timeout = min(timeout or math.inf, self._flush_deadline - loop.time())
                 if timeout is None:
                     await self._wake.wait()
                 else:

@@ -133,6 +133,11 @@ class RadioService:
 
         return publish_state
 
+    def publish_states(self) -> None:
+        """Publish every radio's retained state as it is now."""
+        for driver in self.drivers:
+            self._publish_radio_state(driver)
+
     def _publish_radio_state(self, driver: RadioDriver) -> None:
         body: dict[str, Any] = {
             "name": driver.name,

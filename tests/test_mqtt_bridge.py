@@ -197,6 +197,19 @@ async def test_window_pipelines_publishes_and_keeps_order(mosquitto: Mosquitto, 
         assert running.bridge.stats()["acked"] == len(seqs)
 
 
+async def test_shutdown_sends_what_was_put_just_before_it(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """The daemon's last words (radio state "down", a final health) are put right before ``shutdown()``."""
+    async with collecting(mosquitto) as collector, running_bridge(mosquitto, tmp_path) as running:
+        await running.bridge.wait_connected()
+        seqs = [running.put("radio", index) for index in range(3)]
+        await running.bridge.shutdown(timeout_s=3.0)
+        assert running.spool.depth == 0
+        await collector.wait_for(lambda: [m.payload for m in collector.on(AVAILABILITY)][-1:] == [b"offline"])
+    order = [m.topic if m.topic != AVAILABILITY else m.payload.decode() for m in collector.messages]
+    assert [m.seq for m in collector.messages if m.topic.endswith("/radio")] == seqs
+    assert order.index("offline") > max(i for i, t in enumerate(order) if t.endswith("/radio")), order
+
+
 async def test_window_of_one_never_has_two_in_flight(mosquitto: Mosquitto, tmp_path: Path) -> None:
     async with (
         collecting(mosquitto) as collector,
