@@ -153,7 +153,7 @@ class RadioService:
             body["registration"] = driver.registration
         if driver.signal_dbm is not None:
             body["signal_dbm"] = driver.signal_dbm
-        if driver.status.last_error and driver.status.state != "up":
+        if driver.status.last_error and driver.status.state in ("down", "silent"):  # not a past one
             body["error"] = driver.status.last_error
         self.publish("radio", self.topics.radio(driver.name), body, retain=True)
 

@@ -802,3 +802,21 @@ def test_a_command_sent_while_the_gateway_is_away_is_executed_when_it_returns(
         assert len(texts) == (1 if kept else 0), "the queued text goes out exactly once, or not at all"
     finally:
         recorder.close()
+
+
+def test_garbage_on_open_split_anywhere_does_not_shift_the_answers(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    """A radio that prints ``+CME ERROR: 35`` on open, in pieces, leaves a late OK behind: if that OK were
+    taken as the next command's answer, every answer after it would belong to the command before (no
+    identity, no signal). The radio state must carry both."""
+    link = tmp_path / "radio0"
+    processes.append(start_simulator("radio", link, "--cme-on-open", "--split", log=tmp_path / "sim.out"))
+    recorder = Recorder(mosquitto.port)
+    try:
+        processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
+        recorder.wait_for(radio_state(recorder, "up"), what="the radio up")
+        state = payloads(recorder, f"/gateways/{GW}/radios/base")[-1]
+        assert state["issi"] == 9000 and state["signal_dbm"] == -65, state
+    finally:
+        recorder.close()

@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 OPEN_ATTEMPTS = 5
 """``AT`` tries after opening before the radio is declared not answering."""
+SETTLE_QUIET_S = 0.3
+"""After garbage on open: how long the radio must be quiet before the first real command goes out."""
+SETTLE_MAX_ROUNDS = 10
+"""...and at most this many quiet periods are waited for (a radio that never stops talking)."""
 POLL_TICK_S = 0.2
 """Longest the poller sleeps before checking the protocol's deadlines."""
 POWER_UP_PREFIXES = frozenset({"+CTOM"})
@@ -230,13 +234,17 @@ class RadioDriver:
             self._reset_done = True  # once per process: a reopen must not reboot the radio again
             with contextlib.suppress(CommandTimeout):  # some radios reboot before they answer
                 await self._command(link, "ATZ", None, self.settings.command_timeout_s)
+        answered_at_once = True
         for _ in range(OPEN_ATTEMPTS):  # garbage such as +CME ERROR: 35 on open, or still booting
             with contextlib.suppress(CommandTimeout):
                 completion = await self._command(link, "AT", None, self.settings.command_timeout_s)
                 if completion.ok:
                     break
+            answered_at_once = False
         else:
             raise LinkError(f"radio {self.name} does not answer AT with OK")
+        if not answered_at_once:
+            await self._settle()
         for command in self.settings.init:
             if command.strip().upper() in ("AT", "ATZ"):
                 continue
@@ -256,6 +264,19 @@ class RadioDriver:
             except PeiError as exc:
                 log.warning("radio %s: cannot read its identity: %s", self.name, exc)
         await self._check_signal(link)
+
+    async def _settle(self) -> None:
+        """Let late answers to the ATs before the OK arrive, and be dropped as unsolicited lines.
+
+        Garbage on open (``+CME ERROR: 35``) can complete the first AT, whose own OK then completes the
+        second: that OK may not be the second's, and the second's would answer the next command, and so on
+        -- every answer one command late. Waiting until the radio is quiet puts the exchange back in step.
+        """
+        for _ in range(SETTLE_MAX_ROUNDS):
+            before = self.status.counters["bytes"]
+            await asyncio.sleep(SETTLE_QUIET_S)
+            if self.status.counters["bytes"] == before:
+                return
 
     async def _poll_health(self, link: SerialLink) -> None:
         """Signal and registration every poll interval; the whole init again when the radio restarted."""
