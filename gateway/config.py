@@ -56,8 +56,8 @@ DEFAULT_RADIO_INIT = (
     "AT+CTSP=1,3,137",
     "AT+CTSP=1,3,138",
 )
-DEFAULT_SEND_RETRIES = 3
-DEFAULT_SEND_RETRY_BACKOFF_S = 2.0
+DEFAULT_SEND_RETRIES = 2
+DEFAULT_SEND_RETRY_BACKOFF_S = 1.0
 DEFAULT_CONCAT_TIMEOUT_S = 120.0
 DEFAULT_MAX_TEXT_BITS = 668
 DEFAULT_SPOOL_PATH = Path("/var/lib/patrol-gateway/spool.db")
@@ -264,7 +264,16 @@ class RadioSection(_Section):
     )
     reconnect_min_s: float = Field(DEFAULT_RECONNECT_MIN_S, gt=0, description="First reopen delay.")
     reconnect_max_s: float = Field(DEFAULT_DEVICE_RECONNECT_MAX_S, gt=0, description="Reopen delay cap.")
-    send_retries: int = Field(DEFAULT_SEND_RETRIES, ge=0, le=20, description="Retries of a failed send.")
+    send_retries: int = Field(
+        DEFAULT_SEND_RETRIES,
+        ge=0,
+        le=20,
+        description=(
+            "Retries of a send the radio refused with a transient error (out of service, no layer-2 ack, "
+            "busy). The command's result waits for them: with the defaults a refusal is answered "
+            "'failed' about 3 s after the command arrived."
+        ),
+    )
     send_retry_backoff_s: float = Field(DEFAULT_SEND_RETRY_BACKOFF_S, gt=0, description="First retry delay.")
     max_line_bytes: int = Field(DEFAULT_LINE_MAX_BYTES, ge=64, description="Longest PEI line kept.")
     max_text_bits: int = Field(DEFAULT_MAX_TEXT_BITS, ge=64, le=2047, description="Largest SDS user data.")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gateway.config import DEFAULT_SEND_RETRIES
 from gateway.protocols import sds
 from gateway.protocols.bits import SdsPayload
 from gateway.schemas import validate
@@ -291,7 +292,7 @@ def test_refused_send_is_retried_then_reported_failed(
         result = payloads(recorder, "/result")[0]
         assert result["ok"] is False and result["state"] == "failed" and "31" in result["error"]
         attempts = [line for line in sim_log.read_text().splitlines() if line == "AT+CMGS=1234567,16"]
-        assert len(attempts) == 1 + 3, "the first try and the configured 3 retries"
+        assert len(attempts) == 1 + DEFAULT_SEND_RETRIES, "the first try and the configured retries"
     finally:
         recorder.close()
 
