@@ -7,6 +7,7 @@ start-up with a ``ConfigError`` naming the key, the value and what was expected.
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
 import tomllib
@@ -164,6 +165,8 @@ class MqttSection(_Section):
         parts = urlsplit(value)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError("a URL of the form mqtt://host:port or mqtts://host:port")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("mqtt://host:port or mqtts://host:port without a path, query or fragment")
         try:
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError as exc:
@@ -209,6 +212,14 @@ class ReportPolicy(_Section):
     )
     min_distance_m: float = Field(25.0, ge=0, description="Publish when moved at least this far...")
     min_course_change_deg: float = Field(30.0, ge=0, le=180, description="...or turned at least this much.")
+
+    @model_validator(mode="after")
+    def _intervals(self) -> Self:
+        if self.max_interval_s and self.min_interval_s > self.max_interval_s:
+            raise ValueError(
+                f"min_interval_s ({self.min_interval_s:g}) not above max_interval_s ({self.max_interval_s:g})"
+            )
+        return self
 
 
 class GnssSection(_Section):
@@ -346,7 +357,13 @@ class Settings(BaseSettings):
     @field_validator("status_codes")
     @classmethod
     def _status_codes(cls, value: dict[str, str]) -> dict[str, str]:
-        return {_hex16(code): label for code, label in value.items()}
+        out: dict[str, str] = {}
+        for code, label in value.items():
+            key = _hex16(code)
+            if key in out:
+                raise ValueError(f"each status value once; {code!r} is {key} again")
+            out[key] = label
+        return out
 
     @field_validator("units", "groups")
     @classmethod
@@ -356,6 +373,8 @@ class Settings(BaseSettings):
             if not str(issi).isdigit() or len(str(issi)) > 8:
                 raise ValueError(f"ISSIs/GSSIs of up to 8 digits as keys, not {issi!r}")
             GatewaySection._topic_segment(unit)
+            if str(int(issi)) in out:
+                raise ValueError(f"each ISSI/GSSI once; {issi!r} is {int(issi)} again")
             out[str(int(issi))] = unit
         return out
 
@@ -444,11 +463,39 @@ def _describe(error: dict[str, Any]) -> str:
         key += f" (from {source})"
     value = _redact(loc, error.get("input"))
     expected = error["msg"].removeprefix("Value error, ")
+    if expected.startswith("Input should be "):  # pydantic's own wording, after our "expected"
+        expected = expected.removeprefix("Input should be ")
+        if expected.startswith(("greater", "less")):
+            expected = f"a value {expected}"
     if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key (value {value!r}); expected one of the documented keys"
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        if (close and close[0] in SECRET_KEYS) or any(
+            word in str(loc[-1]).lower() for word in ("pass", "secret")
+        ):
+            value = SECRET_MASK  # a misspelt secret is still a secret
+        hint = f"; did you mean {close[0]!r}?" if close else f": {', '.join(known)}" if known else ""
+        return f"{key}: unknown key (value {value!r}); expected one of the documented keys{hint}"
     if error["type"] == "missing":
         return f"{key}: missing; expected a value ({expected})"
     return f"{key}: invalid value {value!r}; expected {expected}"
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys of the section at ``loc`` (for "unknown key" messages)."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an entry of a list, such as radios.0
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        inner = getattr(field.annotation, "__args__", (field.annotation,))
+        found = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if found is None:
+            return []
+        model = found
+    return sorted(model.model_fields)
 
 
 def load_settings(path: Path | str | None = None, *, required: bool = False) -> Settings:

@@ -208,6 +208,31 @@ BAD: list[tuple[str, str, tuple[str, ...]]] = [
         ("mqtt.url", "'mqtt://broker:port'", "numeric port"),
     ),
     ("URL without host", '[mqtt]\nurl = "mqtt://"\n', ("mqtt.url", "'mqtt://'", "mqtt://host:port")),
+    (
+        "URL with a path",
+        '[mqtt]\nurl = "mqtt://broker:1883/gw"\n',
+        ("mqtt.url", "'mqtt://broker:1883/gw'", "without a path"),
+    ),
+    (
+        "minimum interval above the maximum",
+        "[gnss.report]\nmin_interval_s = 10\nmax_interval_s = 5\n",
+        ("gnss.report", "'min_interval_s': 10", "min_interval_s (10) not above max_interval_s (5)"),
+    ),
+    (
+        "the same ISSI twice",
+        '[units]\n"02001018" = "A"\n"2001018" = "B"\n',
+        ("units", "'2001018': 'B'", "each ISSI/GSSI once; '2001018' is 2001018 again"),
+    ),
+    (
+        "the same status value twice",
+        '[status_codes]\n"8002" = "available"\n"8002 " = "free"\n',
+        ("status_codes", "'8002 ': 'free'", "each status value once"),
+    ),
+    (
+        "a misspelt key",
+        "[[radios]]\nport = '/dev/x'\nbuad = 9600\n",
+        ("radios.0.buad", "9600", "did you mean 'baud'?"),
+    ),
     ("unknown top-level key", 'brokr = "x"\n', ("brokr", "unknown key", "'x'", "documented keys")),
     ("unknown key in a section", "[mqtt]\nport = 1883\n", ("mqtt.port", "unknown key", "1883")),
     (
@@ -287,6 +312,12 @@ def test_errors_never_show_the_password(tmp_path: Path, capsys: pytest.CaptureFi
     code, _, err = _check_config(capsys, _write(tmp_path, text))
     assert code == EXIT_CONFIG
     assert "radios" in err and PASSWORD not in err
+
+
+def test_a_misspelt_password_is_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _check_config(capsys, _write(tmp_path, f'[mqtt]\npasword = "{PASSWORD}"\n'))
+    assert code == EXIT_CONFIG
+    assert "mqtt.pasword" in err and "did you mean 'password'" in err and PASSWORD not in err
 
 
 def test_a_password_of_the_wrong_type_is_not_echoed(
