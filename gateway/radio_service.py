@@ -90,6 +90,8 @@ class RadioService:
             RadioDriver(radio, self._on_event, self._make_state_cb(radio.name)) for radio in settings.radios
         ]
         self.last_positions: dict[str, dict[str, Any]] = {}
+        self._retained_times: dict[str, str] = {}
+        """Per unit, the time of the position now retained (ISO strings of one format compare as times)."""
         self._reassembler = sds.ConcatReassembler(
             settings.radios[0].concat_timeout_s if settings.radios else 120.0
         )
@@ -252,11 +254,16 @@ class RadioService:
             body["reason"] = report.reason_name
         if tsi:
             body["tsi"] = tsi
-        if "lat" in body:
-            self.remember_position(unit, body)
+        # A long report can carry an older time of position than what the unit last reported (sent late,
+        # or repeated): it is published, but not retained, so the retained position stays the newest.
+        newest = body["time"] >= self._retained_times.get(unit, "")
+        if newest:
+            self._retained_times[unit] = body["time"]
+            if "lat" in body:
+                self.remember_position(unit, body)
         if report.reason == lip.REASON_EMERGENCY:
             self._publish_emergency(base, "lip", body["time"])
-        self.publish("position", self.topics.unit(unit, "position"), body, retain=True)
+        self.publish("position", self.topics.unit(unit, "position"), body, retain=newest)
 
     def _on_text(
         self,

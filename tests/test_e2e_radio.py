@@ -821,3 +821,32 @@ def test_garbage_on_open_split_anywhere_does_not_shift_the_answers(
         assert state["issi"] == 9000 and state["signal_dbm"] == -65, state
     finally:
         recorder.close()
+
+
+def test_an_older_lip_report_does_not_replace_the_retained_newer_position(
+    tmp_path: Path, mosquitto: Mosquitto, processes: list[Process]
+) -> None:
+    """The long report of tetra.md is dated the 14th, 15:29:42 -- before the short report heard just ahead
+    of it. Both reach live subscribers; the retained position, what a dispatcher connecting later sees,
+    stays the newer one."""
+    link = tmp_path / "radio0"
+    script = tmp_path / "late.script"
+    script.write_text(
+        f"@0.5 +CTSDSR: 12,2269001,0,{RADIO_ISSI},0,84\n0A112853A9FF4D4FFFE810\n"
+        f"+CTSDSR: 12,2269001,0,{RADIO_ISSI},0,104\n0A4E73DDA841F55809493CC081\n"
+    )
+    processes.append(start_simulator("radio", link, "--script", str(script), log=tmp_path / "sim.out"))
+    recorder = Recorder(mosquitto.port)
+    try:
+        processes.append(start_gateway(gateway_config(tmp_path, mosquitto, link), tmp_path / "gw.out"))
+        live = [m.json() for m in recorder.wait_count("/units/P-2/position", 2)]
+        assert [round(p["lon"], 6) for p in live] == [26.044346, 11.015854], "both published, in order"
+        assert live[1]["time"] < live[0]["time"]
+    finally:
+        recorder.close()
+    later = Recorder(mosquitto.port, topics=["patrol/units/P-2/position"])
+    try:
+        (retained,) = later.wait_count("/units/P-2/position", 1)
+        assert retained.retain and round(retained.json()["lon"], 6) == 26.044346
+    finally:
+        later.close()
