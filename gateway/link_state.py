@@ -55,7 +55,7 @@ class LinkStatus:
         }
         if self.last_error:
             out["last_error"] = self.last_error
-        out.update(self.details)
+        out.update((key, value) for key, value in self.details.items() if value is not None)
         if self.recent_lines is not None:
             out["recent_lines"] = self.recent_lines()[-RECENT_LINES_IN_HEALTH:]
         return out

@@ -190,8 +190,8 @@ class MqttBridge:
         self._wake.set()
 
     def stats(self) -> dict[str, Any]:
-        """Counters for the health topic (JSON-ready)."""
-        return {
+        """Counters for the health topic (JSON-ready; absent values omitted)."""
+        stats = {
             "connected": self._connected,
             "published": self.published,
             "acked": self.acked,
@@ -202,6 +202,7 @@ class MqttBridge:
             "publish_rate_1m": round(self._rate.rate(time.monotonic()), 2),
             "last_error": self.last_error,
         }
+        return {key: value for key, value in stats.items() if value is not None}
 
     async def run(self) -> None:
         """Connect, publish ``online``, drain the spool, receive commands; reconnect; until shut down."""

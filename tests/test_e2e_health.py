@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ def test_health_is_reported_again_when_a_link_changes_state(
         last = payloads(recorder, f"/gateways/{GW}/health")[-1]
         validate("health", last)
         assert last["mqtt"]["connected"] is True
+        for report in payloads(recorder, f"/gateways/{GW}/health"):
+            assert "null" not in json.dumps(report), f"absent values are omitted, not null: {report}"
     finally:
         recorder.close()
 
