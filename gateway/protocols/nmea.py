@@ -12,10 +12,13 @@ Three layers, each testable alone:
 Epochs: sentences with the same UTC time of day belong together; sentences without a time (VTG, GSA) join the
 epoch in hand. An epoch is complete when a sentence with another time arrives, when a position sentence of
 the same talker and type repeats (a receiver whose clock is not running yet), or, once learned, as soon as its
-last sentence is seen. Like gpsd, the protocol learns which sentence (type and how many of that type) ends a
-receiver's cycle: when two epochs in a row closed on the same sentence, later epochs are emitted the moment
-that sentence arrives instead of a whole cycle later. ``flush()`` emits the epoch in hand (idle line, end of
-a capture).
+last sentence is seen. A position or ZDA sentence with an empty time field (a receiver at cold start) makes
+its epoch clockless: such an epoch is reported as it is, and the first timed sentence after it starts a new
+epoch instead of giving it a time. Like gpsd, the protocol learns which sentence (type and how many of that
+type) ends a receiver's cycle: when two epochs in a row closed on the same sentence, later epochs are emitted
+the moment that sentence arrives instead of a whole cycle later. A sentence of the same epoch arriving after
+that is too late for its fix, and shows the learned end was wrong: it is forgotten until relearned.
+``flush()`` emits the epoch in hand (idle line, end of a capture).
 
 Merging (field mapping as in gpsd's NMEA driver): position from GGA, else GNS, RMC, GLL; altitude above mean
 sea level from GGA/GNS; speed from RMC knots, else VTG km/h (or knots); true course from RMC, else VTG; date
@@ -71,8 +74,10 @@ CENTURY_PIVOT = 80  # two-digit years 80..99 are 19xx, 00..79 are 20xx
 
 POSITION_TYPES = frozenset({"RMC", "GGA", "GNS", "GLL"})
 USED_TYPES = POSITION_TYPES | {"VTG", "GSA", "ZDA"}
-# A repeat of one of these (same talker) within an epoch starts a new epoch even when the time did not change.
-ONCE_PER_EPOCH = POSITION_TYPES | {"ZDA"}
+# The types with a UTC time field; one of these with the field empty comes from a receiver whose clock is not
+# running yet. They come once per epoch: a repeat (same talker) starts a new epoch even when the time did not
+# change.
+TIMED_TYPES = POSITION_TYPES | {"ZDA"}
 
 _ADDRESS = re.compile(r"[A-Z]{2}[A-Z0-9]{3}")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
@@ -488,8 +493,11 @@ class _Epoch:
             if sentence.time_of_day != self.time_of_day:
                 return True
         elif sentence.time_of_day is not None:
-            return False  # the epoch in hand had no time yet: this sentence gives it one
-        return sentence.kind in ONCE_PER_EPOCH and any(
+            # The epoch in hand has no time yet. While it holds only sentences that carry none (VTG, GSA) and
+            # is not out yet, this sentence gives it one. A sentence that came with its time field empty means
+            # the receiver's clock was not running for that epoch: it is never merged with a timed one.
+            return self.emitted or any(seen.kind in TIMED_TYPES for seen in self.sentences)
+        return sentence.kind in TIMED_TYPES and any(
             seen.kind == sentence.kind and seen.talker == sentence.talker for seen in self.sentences
         )
 
@@ -592,6 +600,8 @@ class NmeaProtocol:
         out: list[GnssFix] = []
         if self._epoch.is_new_epoch(sentence):
             out.extend(self._close_epoch())
+        elif self._epoch.emitted:  # the cycle goes on past its learned end: wait for whole epochs again
+            self.cycle_end = None
         self._epoch.add(sentence)
         if self.cycle_end is not None and self._epoch.ending == self.cycle_end:
             out.extend(self._emit())

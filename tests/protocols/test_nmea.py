@@ -466,6 +466,92 @@ def test_date_from_zda_when_no_rmc() -> None:
     assert fix.timestamp.isoformat() == "2024-02-29T12:35:19+00:00"
 
 
+RMC_NO_CLOCK = "GPRMC,,V,,,,,,,,,,N"  # a receiver at cold start: no time, no fix
+GGA_NO_CLOCK = "GPGGA,,,,,,0,00,99.99,,,,,,"
+CLOCKLESS = {
+    "time": None,
+    "lat": None,
+    "lon": None,
+    "fix": "none",
+    "date": None,
+    "knots": None,
+    "course": None,
+}
+FULL_A = {**FIX_A, "date": date(1994, 3, 23), "knots": 22.4, "course": 84.4}
+FULL_B = {**FIX_B, "date": date(1994, 3, 23), "knots": 22.5, "course": 84.6}
+
+
+def in_full(fix: GnssFix) -> dict[str, Any]:
+    """``summary`` plus what the RMC of the epoch adds: date, speed (knots) and course."""
+    knots = None if fix.speed_mps is None else round(fix.speed_mps * 3600 / 1852, 1)
+    return {**summary(fix), "date": fix.date, "knots": knots, "course": fix.course_deg}
+
+
+# (name, bursts of sentences as a receiver writes them, expected fixes)
+CLOCKLESS_CASES: list[tuple[str, list[list[str]], list[dict[str, Any]]]] = [
+    (
+        "timeless GGA, then the first fix",
+        [[GGA_NO_CLOCK], ["GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,"]],
+        [CLOCKLESS, {**CLOCKLESS, "time": "12:35:19.000", "lat": 48.1173, "lon": 11.516667, "fix": "3d"}],
+    ),
+    (
+        "timeless RMC and GGA, then timed pairs",
+        [[RMC_NO_CLOCK, GGA_NO_CLOCK], [RMC_A, GGA_A], [RMC_B, GGA_B]],
+        [CLOCKLESS, FULL_A, FULL_B],
+    ),
+    (
+        "clockless cycles long enough to learn their end, then timed ones",
+        [[GGA_NO_CLOCK, RMC_NO_CLOCK] * 3, [GGA_A, RMC_A], [GGA_B, RMC_B]],
+        [CLOCKLESS, CLOCKLESS, CLOCKLESS, FULL_A, FULL_B],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("bursts", "expected"), [c[1:] for c in CLOCKLESS_CASES], ids=[c[0] for c in CLOCKLESS_CASES]
+)
+def test_timeless_sentences_never_swallow_a_timed_fix(
+    bursts: list[list[str]], expected: list[dict[str, Any]]
+) -> None:
+    data = b"".join(lines(*burst) for burst in bursts)
+    whole_fixes, whole_drops, _ = run(data)
+    split_fixes, _, _ = run(data, byte_by_byte(data))
+    idle = NmeaProtocol()  # the line goes idle after each burst, and the daemon flushes
+    idle_fixes = [fix for burst in bursts for fix in idle.receive_data(lines(*burst)) + idle.flush()]
+    assert [in_full(fix) for fix in whole_fixes] == expected
+    assert not whole_drops
+    assert split_fixes == whole_fixes
+    assert idle_fixes == whole_fixes
+
+
+def test_fix_after_an_idle_line_is_not_swallowed_by_the_timeless_sentences_before() -> None:
+    protocol = NmeaProtocol()
+    assert protocol.receive_data(lines("GPGSA,A,1,,,,,,,,,,,,,99.0,99.0,99.0", "GPVTG,,T,,M,,N,,K,N")) == []
+    assert protocol.flush() == []  # the line went idle: that epoch is over, and had no position
+    fixes = protocol.receive_data(GOOD_A) + protocol.flush()
+    assert [in_full(fix) for fix in fixes] == [FULL_A]
+
+
+def test_cycle_growing_past_its_learned_end_is_relearned() -> None:
+    def pair(second: int, *extra: str) -> bytes:
+        stamp = f"1200{second:02d}"
+        return lines(
+            f"GPRMC,{stamp},A,4807.038,N,01131.324,E,0.0,,230394,,,A",
+            f"GPGGA,{stamp},4807.038,N,01131.324,E,1,08,2.0,545.4,M,46.9,M,,",
+            *extra,
+        )
+
+    gsa_2d = "GPGSA,A,2,01,02,03,,,,,,,,,,2.5,2.0,1.3"
+    data = b"".join(pair(second) for second in range(3)) + b"".join(pair(s, gsa_2d) for s in range(3, 6))
+    protocol = NmeaProtocol()
+    fixes = protocol.receive_data(data) + protocol.flush()
+    assert [fix.time_of_day for fix in fixes] == [utc(f"12:00:0{second}") for second in range(6)]
+    # 12:00:03 went out on its GGA, the learned end, before its GSA came: too late for that fix, but from
+    # then on epochs wait for their GSA, which says 2D although GGA has an altitude.
+    assert [fix.fix for fix in fixes] == ["3d"] * 4 + ["2d"] * 2
+    assert protocol.cycle_end == ("GSA", 1)
+
+
 # ------------------------------------------------------------------------------------------------ counters
 
 
