@@ -1,19 +1,26 @@
 """What the simulated TETRA radio answers: a sans-I/O model of a Motorola/Sepura PEI.
 
 ``CommandAssembler`` turns the bytes a gateway writes into received lines: commands end in CR or CR LF
-(a bare LF is accepted too); after ``AT+CMGS=...`` the next bytes up to Ctrl-Z (0x1A) are the hex user data,
-received as a line of its own without the Ctrl-Z (ESC, 0x1B, cancels it). Empty lines are ignored and a line
-longer than ``MAX_LINE`` is cut there.
+(a bare LF is accepted too). Only a well-formed send, ``AT+CMGS=<called>,<bits>``, opens data mode (the test
+form ``AT+CMGS=?`` and malformed sends are ordinary commands): the next bytes are the hex user data, and
+every way out of data mode yields it as one line of its own, terminator removed, marked with how it ended:
+Ctrl-Z (0x1A) sends it, ESC (0x1B) cancels it (as on GSM modems), and ``time_out()``, called by whoever keeps
+the clock ``USER_DATA_TIMEOUT_S`` after the command, abandons it. So a cancelled or timed-out message is still
+received (and logged) as what the gateway wrote, possibly an empty line. Empty command lines are ignored and
+a line longer than ``MAX_LINE`` is cut there.
 
 ``RadioModel.handle`` takes one received line and returns a ``Reply``: lines to print now or after a delay
 (the later ``+CMGS: <instance>,4,<mr>`` "sent over the air" report and, when the SDS-TL text asked for one,
 the delivery report coming back), a silence to keep (``ATZ`` reboots), and what was sent (so a simulated fleet
-can answer a location request). No clock, no I/O: the radio simulator schedules the replies.
+can answer a location request). User data ended by ESC is answered ``OK`` and not sent; user data that timed
+out is answered ``+CME ERROR: 37``. Test commands (``AT+CMGS=?``, ``AT+CTSDS=?``, ...) answer from
+``TEST_ANSWERS``. No clock, no I/O: the radio simulator schedules the replies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from gateway.protocols import sds
 
@@ -30,12 +37,37 @@ DELIVERY_REPORT_DELAY_S = 0.6
 ATZ_SILENCE_S = 0.5
 """How long the radio ignores commands after ATZ (it reboots)."""
 
+USER_DATA_TIMEOUT_S = 5.0
+"""How long the radio waits, from ``AT+CMGS=<called>,<bits>``, for the whole user data and its Ctrl-Z before
+it answers ``+CME ERROR: 37`` and returns to command mode."""
+
+MAX_USER_DATA_BITS = 1184
+"""The user data length the radio advertises in its ``AT+CMGS=?`` answer (advertised, not enforced)."""
+
+TEST_ANSWERS: dict[str, tuple[str, ...]] = {
+    "+CMGS": (f"+CMGS: (0-16777215),(0-{MAX_USER_DATA_BITS})",),
+    "+CTSDS": ("+CTSDS: (12,13),(0,1)",),
+    "+CTSP": (),
+    "+CTOM": (),
+    "+CSQ": (),
+    "+CREG": (),
+    "+CNUMF": (),
+    "+GMI": (),
+    "+GMM": (),
+    "+GMR": (),
+}
+"""``AT<name>=?`` test commands: the parameter ranges printed before ``OK`` (none: just ``OK``). AT+CMGS
+advertises called identities of up to 24 bits and ``MAX_USER_DATA_BITS``; AT+CTSDS the two AI services the
+simulator models (12 SDS type 4, 13 status) and called identity types 0 (individual) and 1 (group)."""
+
 SDS_STATUS_STORED = 2
 SDS_STATUS_SENT = 4
 SDS_STATUS_FAILED = 5
 CME_NOT_SUPPORTED = 4
 CME_NO_LAYER2_ACK = 31
 CME_SYNTAX_ERROR = 35
+CME_USER_DATA_WITHOUT_CMGS = 36
+CME_USER_DATA_TIMEOUT = 37
 SERVICE_SDS_TYPE4 = 12
 SERVICE_STATUS = 13
 SDS_TL_MIN_PID = 0x80
@@ -50,12 +82,47 @@ MODEL = "+GMM: TETRA PEI simulator"
 REVISION = "+GMR: 1.0"
 
 
+class UserDataEnd(Enum):
+    """How the user data after ``AT+CMGS`` ended."""
+
+    CTRL_Z = "ctrl-z"
+    """Sent: the radio transmits it."""
+    ESC = "esc"
+    """Cancelled by the gateway."""
+    TIMEOUT = "timeout"
+    """Abandoned: no Ctrl-Z within ``USER_DATA_TIMEOUT_S``."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReceivedLine:
-    """One line the gateway wrote; ``user_data`` for the hex after AT+CMGS (Ctrl-Z removed)."""
+    """One line the gateway wrote; for the hex after AT+CMGS, ``end`` says how it ended (without it)."""
 
     text: str
-    user_data: bool = False
+    end: UserDataEnd | None = None
+
+    @property
+    def user_data(self) -> bool:
+        """True for the user data after AT+CMGS, False for a command."""
+        return self.end is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """A well-formed ``AT+CMGS=<called>,<bits>``: the command that opens data mode."""
+
+    called: str
+    bits: int
+
+
+def parse_send_request(text: str) -> SendRequest | None:
+    """``AT+CMGS=<called>,<bits>`` (any case, spaces ignored) -> its request; None for any other line."""
+    command = text.upper().replace(" ", "")
+    if not command.startswith("AT+CMGS="):
+        return None
+    fields = command.removeprefix("AT+CMGS=").split(",")
+    if len(fields) != 2 or not all(_is_number(f) for f in fields):
+        return None
+    return SendRequest(fields[0], int(fields[1]))
 
 
 class CommandAssembler:
@@ -65,6 +132,17 @@ class CommandAssembler:
         self._buffer = bytearray()
         self._in_user_data = False
         self._after_cr = False
+
+    @property
+    def in_user_data(self) -> bool:
+        """True from a well-formed ``AT+CMGS`` until its user data ends."""
+        return self._in_user_data
+
+    def time_out(self) -> ReceivedLine:
+        """The radio gave up waiting for the Ctrl-Z: the user data received so far, back to command mode."""
+        if not self._in_user_data:
+            raise RuntimeError("time_out() without user data pending: no AT+CMGS opened data mode")
+        return self._end_user_data(UserDataEnd.TIMEOUT)
 
     def feed(self, data: bytes) -> list[ReceivedLine]:
         """Consume ``data``; return the lines it completed."""
@@ -91,21 +169,22 @@ class CommandAssembler:
         if not text:
             return
         lines.append(ReceivedLine(text))
-        if text.upper().startswith("AT+CMGS="):
-            self._in_user_data = True
+        self._in_user_data = parse_send_request(text) is not None
 
     def _feed_user_data(self, byte: int, lines: list[ReceivedLine]) -> None:
         if byte == CTRL_Z:
-            text = self._buffer.decode("latin-1").strip()
-            self._buffer.clear()
-            self._in_user_data = False
-            self._after_cr = False
-            lines.append(ReceivedLine(text, user_data=True))
+            lines.append(self._end_user_data(UserDataEnd.CTRL_Z))
         elif byte == ESC:
-            self._buffer.clear()
-            self._in_user_data = False
+            lines.append(self._end_user_data(UserDataEnd.ESC))
         elif byte not in (0x0D, 0x0A) and len(self._buffer) < MAX_LINE:
             self._buffer.append(byte)
+
+    def _end_user_data(self, end: UserDataEnd) -> ReceivedLine:
+        text = self._buffer.decode("latin-1").strip()
+        self._buffer.clear()
+        self._in_user_data = False
+        self._after_cr = False
+        return ReceivedLine(text, end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +254,7 @@ class _RadioState:
     service: int = SERVICE_SDS_TYPE4
     called_type: int = 0
     registrations: set[str] = field(default_factory=set)
-    pending_cmgs: tuple[str, int] | None = None
+    pending_cmgs: SendRequest | None = None
 
 
 class RadioModel:
@@ -222,7 +301,7 @@ class RadioModel:
         """React to one received line."""
         first, self._first_command = self._first_command, False
         if line.user_data:
-            return self._user_data(line.text)
+            return self._user_data(line)
         echo = (Output((line.text,)),) if self._state.echo else ()
         if self._garbled:
             if line.text.upper() == "AT" and not first:
@@ -237,6 +316,8 @@ class RadioModel:
         if not command.startswith("AT"):
             return _lines("ERROR")
         name, _, argument = command[2:].partition("=")
+        if argument == "?":
+            return self._test(name)
         if command in ("AT", "ATE0", "ATE1", "ATQ0", "ATV1", "AT&F"):
             if command in ("ATE0", "ATE1"):
                 self._state.echo = command == "ATE1"
@@ -258,7 +339,7 @@ class RadioModel:
             return _lines(self.identity.cnumf, "OK")
         if name == "+CTOM?":
             return _lines(f"+CTOM: {self._state.mode}", "OK")
-        if name == "+CTOM" and argument.isdigit():
+        if name == "+CTOM" and _is_number(argument):
             self._state.mode = int(argument)
             return _lines("OK")
         if name == "+CTSP" and argument:
@@ -267,29 +348,39 @@ class RadioModel:
         if name == "+CTSDS" and argument:
             return self._select_service(argument)
         if name == "+CMGS" and argument:
-            return self._start_send(argument)
+            return self._start_send(text)
         return _lines(f"+CME ERROR: {CME_NOT_SUPPORTED}")
+
+    @staticmethod
+    def _test(name: str) -> Reply:
+        if name not in TEST_ANSWERS:
+            return _lines(f"+CME ERROR: {CME_NOT_SUPPORTED}")
+        return _lines(*TEST_ANSWERS[name], "OK")
 
     def _select_service(self, argument: str) -> Reply:
         fields = argument.split(",")
-        if len(fields) < 2 or not all(f.isdigit() for f in fields[:2]):
+        if len(fields) < 2 or not all(_is_number(f) for f in fields[:2]):
             return _lines(f"+CME ERROR: {CME_SYNTAX_ERROR}")
         self._state.service, self._state.called_type = int(fields[0]), int(fields[1])
         return _lines("OK")
 
-    def _start_send(self, argument: str) -> Reply:
-        fields = argument.split(",")
-        if len(fields) != 2 or not fields[0].isdigit() or not fields[1].isdigit():
-            self._state.pending_cmgs = None
-            return Reply()
-        self._state.pending_cmgs = (fields[0], int(fields[1]))
+    def _start_send(self, text: str) -> Reply:
+        self._state.pending_cmgs = parse_send_request(text)
+        if self._state.pending_cmgs is None:
+            return _lines(f"+CME ERROR: {CME_SYNTAX_ERROR}")
         return Reply()
 
-    def _user_data(self, hex_text: str) -> Reply:
+    def _user_data(self, line: ReceivedLine) -> Reply:
         pending, self._state.pending_cmgs = self._state.pending_cmgs, None
-        if self._garbled or pending is None:
+        if self._garbled:
             return _lines(f"+CME ERROR: {CME_SYNTAX_ERROR}")
-        called, bits = pending
+        if line.end is UserDataEnd.ESC:
+            return _lines("OK")
+        if line.end is UserDataEnd.TIMEOUT:
+            return _lines(f"+CME ERROR: {CME_USER_DATA_TIMEOUT}")
+        if pending is None:
+            return _lines(f"+CME ERROR: {CME_USER_DATA_WITHOUT_CMGS}")
+        called, bits, hex_text = pending.called, pending.bits, line.text
         if self._fail_sends:
             return _lines(f"+CME ERROR: {CME_NO_LAYER2_ACK}")
         try:
@@ -326,3 +417,7 @@ class RadioModel:
 
 def _lines(*lines: str) -> Reply:
     return Reply((Output(lines),))
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()

@@ -14,6 +14,11 @@ The writer applies the output faults: ``missing_payload`` drops the payload line
 ``reboot_after`` silences the radio, then prints its power-up lines and forgets its volatile state (echo,
 mode, AT+CTSP registrations); replies that were still queued are lost, as in a real reboot.
 
+Data mode has a clock, kept here: ``user_data_timeout_s`` after the ``AT+CMGS=<called>,<bits>`` that opened
+it (for the whole user data, however slowly it trickles in) the simulator ends data mode itself, and the
+model answers ``+CME ERROR: 37``. ``--log`` gets one line for the user data after every such AT+CMGS, whether
+Ctrl-Z sent it, ESC cancelled it or the timeout abandoned it: what had been received, possibly empty.
+
 Nothing is written while no reader has the port open; queued lines wait for one.
 """
 
@@ -33,13 +38,26 @@ from gateway.protocols.pei import parse_ctsdsr
 from simulators.device import PtyDevice
 from simulators.faults import FaultInjector, Outage
 from simulators.fleet import Fleet, FleetMessage
-from simulators.pei_model import CommandAssembler, Output, RadioIdentity, RadioModel, Reply
+from simulators.pei_model import (
+    USER_DATA_TIMEOUT_S,
+    CommandAssembler,
+    Output,
+    RadioIdentity,
+    RadioModel,
+    ReceivedLine,
+    Reply,
+    UserDataEnd,
+)
 from simulators.script import ScriptLine, load_script
 
 LOCATION_ANSWER_DELAY_S = 1.0
 """How long a fleet unit takes to answer an immediate location request."""
 
 CRLF = b"\r\n"
+VERBOSE_END_NOTES: dict[UserDataEnd | None, str] = {
+    UserDataEnd.ESC: " (cancelled by ESC)",
+    UserDataEnd.TIMEOUT: " (timed out)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +127,10 @@ class RadioSimulator(PtyDevice):
         seed: int | None = None,
         verbose: bool = False,
         announce: Callable[[str], None] | None = None,
+        user_data_timeout_s: float = USER_DATA_TIMEOUT_S,
     ) -> None:
+        if user_data_timeout_s <= 0:
+            raise ValueError(f"the user data timeout must be positive, got {user_data_timeout_s}")
         self.options = options or RadioOptions()
         self._radio_faults = faults or RadioFaults()
         super().__init__(
@@ -128,6 +149,8 @@ class RadioSimulator(PtyDevice):
             cme_on_open=self._radio_faults.cme_on_open,
         )
         self._assembler = CommandAssembler()
+        self._user_data_timeout_s = user_data_timeout_s
+        self._user_data_deadline: float | None = None
         self._script: list[ScriptLine] = load_script(self.options.script) if self.options.script else []
         self._fleet = (
             Fleet(
@@ -171,11 +194,21 @@ class RadioSimulator(PtyDevice):
         self._emit_outputs(self.model.port_opened(), now)
 
     def _on_data(self, data: bytes, now: float) -> None:
-        for line in self._assembler.feed(data):
+        lines = self._assembler.feed(data)
+        if not self._assembler.in_user_data:
+            self._user_data_deadline = None
+        elif lines:
+            # in data mode after new lines: the last of them is the AT+CMGS that opened it
+            self._user_data_deadline = now + self._user_data_timeout_s
+        self._receive(lines, now)
+
+    def _receive(self, lines: Sequence[ReceivedLine], now: float) -> None:
+        for line in lines:
             self.lines_received += 1
             self._log(line.text)
             if self._verbose:
-                print(f"patrol-sim radio: <- {line.text}", file=sys.stderr, flush=True)
+                note = VERBOSE_END_NOTES.get(line.end, "")
+                print(f"patrol-sim radio: <- {line.text}{note}", file=sys.stderr, flush=True)
             if self._is_silent(now):
                 continue
             self._start(now)
@@ -218,7 +251,13 @@ class RadioSimulator(PtyDevice):
     def _next_deadline(self) -> float | None:
         if self._silent_until is not None:
             return self._silent_until
-        candidates = [self._script_next_at, self._fleet_next_at, self._emergency_at, self._reboot_at]
+        candidates = [
+            self._script_next_at,
+            self._fleet_next_at,
+            self._emergency_at,
+            self._reboot_at,
+            self._user_data_deadline,
+        ]
         if self._queue:
             candidates.append(self._queue[0].due)
         due = [c for c in candidates if c is not None]
@@ -237,6 +276,9 @@ class RadioSimulator(PtyDevice):
         if self._power_up_due:
             self._power_up_due = False
             self._write(self.model.power_up())
+        if self._user_data_deadline is not None and now >= self._user_data_deadline:
+            self._user_data_deadline = None
+            self._receive((self._assembler.time_out(),), now)
         while self._queue and self._queue[0].due <= now:
             item = heapq.heappop(self._queue)
             self._write(item.lines, item.messages)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import serial
 from gateway.protocols import lip, pei, sds, status
 from gateway.protocols.bits import SdsPayload
 from simulators import RadioFaults, RadioOptions, RadioSimulator
-from simulators.pei_model import CommandAssembler, ReceivedLine
+from simulators.pei_model import CommandAssembler, RadioIdentity, RadioModel, ReceivedLine, UserDataEnd
 from simulators.radio import manifest_records
 from simulators.script import ScriptLine, parse_script
 from tests.simulators.conftest import SimProcess
@@ -88,6 +89,14 @@ def open_port() -> Iterator[type[Port]]:
         ("AT+CSQ?", ["+CSQ: 24,99", "OK"]),
         ("AT+CREG?", ["+CREG: 1,1001,029300001", "OK"]),
         ("AT+CTFOO=1", ["+CME ERROR: 4"]),
+        ("AT+CMGS=?", ["+CMGS: (0-16777215),(0-1184)", "OK"]),
+        ("AT+CTSDS=?", ["+CTSDS: (12,13),(0,1)", "OK"]),
+        ("AT+CTSP=?", ["OK"]),
+        ("AT+CTOM=?", ["OK"]),
+        ("AT+CSQ=?", ["OK"]),
+        ("AT+CTFOO=?", ["+CME ERROR: 4"]),
+        ("AT+CMGS=12x,16", ["+CME ERROR: 35"]),
+        ("AT+CMGS=5", ["+CME ERROR: 35"]),
         ("hello", ["ERROR"]),
     ],
 )
@@ -368,9 +377,19 @@ def test_sigusr1_unplugs_the_radio(run_sim: type[SimProcess], link: Path, open_p
         ([b"AT\nATE0\r\n\r\n"], [ReceivedLine("AT"), ReceivedLine("ATE0")]),
         (
             [b"AT+CMGS=1,16\r\n80", b"04\x1aAT\r"],
-            [ReceivedLine("AT+CMGS=1,16"), ReceivedLine("8004", user_data=True), ReceivedLine("AT")],
+            [ReceivedLine("AT+CMGS=1,16"), ReceivedLine("8004", UserDataEnd.CTRL_Z), ReceivedLine("AT")],
         ),
-        ([b"AT+CMGS=1,16\r8004\x1bAT\r"], [ReceivedLine("AT+CMGS=1,16"), ReceivedLine("AT")]),
+        (
+            [b"AT+CMGS=1,16\r8004\x1bAT\r"],
+            [ReceivedLine("AT+CMGS=1,16"), ReceivedLine("8004", UserDataEnd.ESC), ReceivedLine("AT")],
+        ),
+        ([b"at+cmgs = 1, 16\r\x1a"], [ReceivedLine("at+cmgs = 1, 16"), ReceivedLine("", UserDataEnd.CTRL_Z)]),
+        (
+            [b"AT+CMGS=?\r\nAT\r8004\x1a\r"],
+            [ReceivedLine("AT+CMGS=?"), ReceivedLine("AT"), ReceivedLine("8004\x1a")],
+        ),
+        ([b"AT+CMGS=1,x\rAT\r"], [ReceivedLine("AT+CMGS=1,x"), ReceivedLine("AT")]),
+        ([b"AT+CMGS?\rAT\r"], [ReceivedLine("AT+CMGS?"), ReceivedLine("AT")]),
     ],
 )
 def test_command_assembler(chunks: list[bytes], expected: list[ReceivedLine]) -> None:
@@ -378,3 +397,85 @@ def test_command_assembler(chunks: list[bytes], expected: list[ReceivedLine]) ->
     assert [line for chunk in chunks for line in assembler.feed(chunk)] == expected
     whole = CommandAssembler()
     assert [line for byte in b"".join(chunks) for line in whole.feed(bytes([byte]))] == expected
+
+
+def test_assembler_time_out_returns_the_partial_user_data_and_command_mode() -> None:
+    assembler = CommandAssembler()
+    assert assembler.feed(b"AT+CMGS=5,16\r\n80") == [ReceivedLine("AT+CMGS=5,16")]
+    assert assembler.in_user_data
+    assert assembler.time_out() == ReceivedLine("80", UserDataEnd.TIMEOUT)
+    assert not assembler.in_user_data
+    assert assembler.feed(b"AT\r") == [ReceivedLine("AT")]
+    with pytest.raises(RuntimeError, match="no AT\\+CMGS"):
+        assembler.time_out()
+
+
+@pytest.mark.parametrize(
+    ("end", "expected"),
+    [(UserDataEnd.ESC, ("OK",)), (UserDataEnd.TIMEOUT, ("+CME ERROR: 37",))],
+)
+def test_model_cancelled_or_timed_out_user_data_is_not_sent(
+    end: UserDataEnd, expected: tuple[str, ...]
+) -> None:
+    model = RadioModel(RadioIdentity(ISSI))
+    assert model.handle(ReceivedLine("AT+CMGS=5,16")).outputs == ()
+    reply = model.handle(ReceivedLine("8004", end))
+    assert [output.lines for output in reply.outputs] == [expected]
+    assert reply.sent is None
+    # the send is over: data without a new AT+CMGS is refused
+    assert model.handle(ReceivedLine("8004", UserDataEnd.CTRL_Z)).outputs[0].lines == ("+CME ERROR: 36",)
+
+
+def test_test_commands_change_no_state(link: Path, open_port: type[Port]) -> None:
+    with RadioSimulator(link) as sim:
+        port = open_port(link)
+        assert port.command("AT+CTSP=?") == ["OK"]
+        assert port.command("AT+CTOM=?") == ["OK"]
+        assert sim.model.registrations == frozenset()
+        assert port.command("AT+CTOM?") == ["+CTOM: 0", "OK"]
+
+
+def test_cmgs_test_command_stays_in_command_mode(link: Path, open_port: type[Port]) -> None:
+    with RadioSimulator(link) as sim:
+        port = open_port(link)
+        port.serial.write(b"AT+CMGS=?\r\nAT+CSQ?\r")
+        assert [port.line() for _ in range(4)] == ["+CMGS: (0-16777215),(0-1184)", "OK", "+CSQ: 24,99", "OK"]
+        assert sim.lines_received == 2
+
+
+def test_cmgs_without_user_data_times_out(link: Path, tmp_path: Path, open_port: type[Port]) -> None:
+    log = tmp_path / "radio.log"
+    timeout_s = 0.2
+    with RadioSimulator(link, RadioOptions(log=log), user_data_timeout_s=timeout_s):
+        port = open_port(link)
+        sent_at = time.monotonic()
+        port.serial.write(b"AT+CMGS=5,16\r\n")
+        assert port.line() == "+CME ERROR: 37"
+        assert time.monotonic() - sent_at >= timeout_s
+        assert port.command("AT") == ["OK"]
+        port.serial.write(b"AT+CMGS=5,16\r\n80")
+        assert port.line() == "+CME ERROR: 37"
+        assert port.command("AT+CSQ?") == ["+CSQ: 24,99", "OK"]
+    assert log.read_text().splitlines() == ["AT+CMGS=5,16", "", "AT", "AT+CMGS=5,16", "80", "AT+CSQ?"]
+
+
+def test_user_data_completed_in_time_is_sent(link: Path, open_port: type[Port]) -> None:
+    with RadioSimulator(link, user_data_timeout_s=0.5):
+        port = open_port(link)
+        assert port.command("AT+CTSDS=13,0") == ["OK"]
+        port.serial.write(b"AT+CMGS=5,16\r\n80")
+        port.serial.write(b"04\x1a")
+        assert port.line().startswith("+CMGS: 0,")
+        assert port.line() == "OK"
+        assert port.line().startswith("+CMGS: 0,4,")
+
+
+def test_esc_cancels_the_user_data(link: Path, tmp_path: Path, open_port: type[Port]) -> None:
+    log = tmp_path / "radio.log"
+    with RadioSimulator(link, RadioOptions(log=log)) as sim:
+        port = open_port(link)
+        port.serial.write(b"AT+CMGS=5,16\r\n8004\x1b")
+        assert port.line() == "OK"
+        assert port.command("AT+CSQ?") == ["+CSQ: 24,99", "OK"]
+        assert sim.lines_received == 3
+    assert log.read_text().splitlines() == ["AT+CMGS=5,16", "8004", "AT+CSQ?"]
