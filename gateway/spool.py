@@ -333,13 +333,11 @@ class Spool:
         For tables that must change atomically with a spooled message, such as the command journal.
         """
         self._begin(self._clock())
-        try:
-            return self._db.execute(sql, tuple(params)).fetchall()
-        except sqlite3.Error as exc:
-            raise SpoolError(f"spool {self.path}: {exc}") from exc
+        return self.query(sql, params)
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run one read-only statement (it sees what this process has written but not yet committed)."""
+        """Run one statement outside any new transaction; for reads (it sees what this process has written
+        but not yet committed). ``execute()`` is the one for writes."""
         try:
             return self._db.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:

@@ -11,7 +11,7 @@ import pytest
 from gateway.schemas import validate
 from tests.broker import Mosquitto
 from tests.harness import Process, Recorder, publish, start_gateway, start_simulator
-from tests.test_e2e_radio import GW, gateway_config, payloads, radio_state
+from tests.test_e2e_radio import GW, gateway_config, newest, payloads, radio_state
 
 CMD = f"patrol/gateways/{GW}/cmd"
 
@@ -19,15 +19,11 @@ CMD = f"patrol/gateways/{GW}/cmd"
 def command_counts(recorder: Recorder, **wanted: int) -> Any:
     """A wait condition: the newest health report's ``commands`` section has these counts."""
 
-    def check(_: Any) -> bool:
-        reports = payloads(recorder, f"/gateways/{GW}/health")
-        if not reports:
-            return False
-        validate("health", reports[-1])
-        counts = reports[-1]["commands"]
-        return all(counts[key] == value for key, value in wanted.items())
+    def holds(report: dict[str, Any]) -> bool:
+        validate("health", report)
+        return all(report["commands"][key] == value for key, value in wanted.items())
 
-    return check
+    return newest(recorder, f"/gateways/{GW}/health", holds)
 
 
 def status_sends(log: Path) -> list[str]:

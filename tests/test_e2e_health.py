@@ -9,7 +9,7 @@ from typing import Any
 from gateway.schemas import validate
 from tests.broker import Mosquitto
 from tests.harness import Process, Recorder, start_gateway, start_simulator
-from tests.test_e2e_radio import GW, gateway_config, payloads
+from tests.test_e2e_radio import GW, gateway_config, newest, payloads
 
 
 def slow_health_config(tmp_path: Path, mosquitto: Mosquitto, link: Path) -> Path:
@@ -20,11 +20,9 @@ def slow_health_config(tmp_path: Path, mosquitto: Mosquitto, link: Path) -> Path
 
 
 def radio_in_health(recorder: Recorder, state: str) -> Any:
-    def check(_: Any) -> bool:
-        reports = payloads(recorder, f"/gateways/{GW}/health")
-        return bool(reports) and reports[-1]["devices"]["base"]["state"] == state
-
-    return check
+    return newest(
+        recorder, f"/gateways/{GW}/health", lambda report: report["devices"]["base"]["state"] == state
+    )
 
 
 def test_health_is_reported_again_when_a_link_changes_state(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +70,18 @@ def payloads(recorder: Recorder, suffix: str) -> list[dict[str, Any]]:
     return [m.json() for m in recorder.on(suffix)]
 
 
-def radio_state(recorder: Recorder, state: str) -> Any:
+def newest(recorder: Recorder, suffix: str, holds: Callable[[dict[str, Any]], bool]) -> Any:
+    """A wait condition: the newest JSON payload on ``*suffix`` exists and ``holds``."""
+
     def check(_: Any) -> bool:
-        states = payloads(recorder, f"/gateways/{GW}/radios/base")
-        return bool(states) and states[-1]["state"] == state
+        found = payloads(recorder, suffix)
+        return bool(found) and holds(found[-1])
 
     return check
+
+
+def radio_state(recorder: Recorder, state: str) -> Any:
+    return newest(recorder, f"/gateways/{GW}/radios/base", lambda radio: radio["state"] == state)
 
 
 def test_scripted_traffic_arrives_on_the_right_topics(
